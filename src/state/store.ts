@@ -1,0 +1,151 @@
+/**
+ * The StateStore contract. Both implementations (memory-store.ts, redis-store.ts) must give the same
+ * answers for the same calls and clock; test/state/contract.test.ts runs one suite against both.
+ *
+ * The unit of work is a Batch: every op of one *subject* (an identity pseudonym, an IP, a username…),
+ * executed atomically. `run` executes any number of batches in ONE round trip to the store (one
+ * EVALSHA per batch, pipelined), which is how vigil keeps its budget of one Redis round trip per
+ * ext_proc message. All keys of a batch share the subject's hash tag, so a batch is Redis-Cluster-safe:
+ *   vigil:{<subject>}:penalty           active penalty (hash)
+ *   vigil:{<subject>}:rate:<name>       rate op state (hash)
+ *   vigil:{<subject>}:count:<name>:<w>  fixed-window counter for window index w
+ *   vigil:{<subject>}:hll:<name>:<w>    HyperLogLog for window index w
+ *   vigil:{pop}:<name>                  population baseline (hash), see mergePopulation
+ * Every key carries a TTL. Time is always an argument (nowMs), never read by the store.
+ */
+
+/** Enforcing actions a penalty can hold, in increasing order of force. */
+export type PenaltyAction = 'throttle' | 'challenge' | 'block';
+export const PENALTY_ORDER: readonly PenaltyAction[] = ['throttle', 'challenge', 'block'];
+
+export interface Penalty {
+  action: PenaltyAction;
+  /** Absolute expiry (ms since epoch, on the injected clock). */
+  untilMs: number;
+  /** Detector (policy name) that set it. */
+  detector: string;
+  /** The score that fired the rule (e.g. the z-score), for explanations. */
+  score: number;
+  /** When it was set. */
+  sinceMs: number;
+}
+
+/**
+ * Per-bucket request count with an EWMA baseline of past buckets' counts (mean and variance), blended
+ * with a population prior for newcomers. See docs/detectors.md for the maths.
+ */
+export interface RateOp {
+  kind: 'rate';
+  name: string;
+  bucketMs: number;
+  /** EWMA smoothing factor in (0, 1]. */
+  alpha: number;
+  /** Amount to add to the current bucket (default 1). */
+  by?: number;
+  /** Prior (population) mean and variance of a bucket's count, and its weight in buckets. */
+  priorMean: number;
+  priorVariance: number;
+  priorWeight: number;
+  /** Lower bound on the variance used for the z-score (the Poisson floor max(var, mean) is applied too). */
+  varianceFloor: number;
+  /** Below this many requests in the current bucket the op's score is 0 (minimum volume). */
+  minCount: number;
+  /** A closed bucket is folded into the baseline clamped at mean + clampZ·sd (limits poisoning). */
+  clampZ: number;
+  /** TTL of the state key. */
+  ttlMs: number;
+}
+
+/** Fixed-window counter. */
+export interface CountOp {
+  kind: 'count';
+  name: string;
+  windowMs: number;
+  by?: number;
+}
+
+/** Distinct members per fixed window (HyperLogLog). */
+export interface DistinctOp {
+  kind: 'distinct';
+  name: string;
+  member: string;
+  windowMs: number;
+}
+
+export type Op = RateOp | CountOp | DistinctOp;
+
+export interface RateResult {
+  kind: 'rate';
+  /** Count in the current bucket including this call. */
+  current: number;
+  /** Baseline used (own EWMA blended with the prior). */
+  mean: number;
+  variance: number;
+  /** Closed buckets folded into the own baseline so far. */
+  samples: number;
+  /** (current - mean) / sqrt(max(variance, mean, varianceFloor)). */
+  z: number;
+  /** z when current ≥ minCount, else 0. What penalty rules compare. */
+  score: number;
+  /** Count of the bucket this call closed, or -1 when no bucket was closed (feeds the population). */
+  closed: number;
+}
+
+export interface CountResult {
+  kind: 'count';
+  count: number;
+  score: number;
+}
+
+export interface DistinctResult {
+  kind: 'distinct';
+  estimate: number;
+  score: number;
+}
+
+export type OpResult = RateResult | CountResult | DistinctResult;
+
+/** Set the subject's penalty when ops[op].score > above (checked in the store, in the same round trip). */
+export interface PenaltyRule {
+  op: number;
+  above: number;
+  action: PenaltyAction;
+  durationMs: number;
+  detector: string;
+}
+
+export interface Batch {
+  subject: string;
+  ops: Op[];
+  rules?: PenaltyRule[];
+}
+
+export interface BatchResult {
+  results: OpResult[];
+  /** The subject's active penalty after this batch (one set by this batch included), or null. */
+  penalty: Penalty | null;
+  /** Indexes into rules of those whose condition held. */
+  fired: number[];
+}
+
+export interface PopulationStats {
+  mean: number;
+  variance: number;
+  /** Samples merged so far (decayed). */
+  weight: number;
+}
+
+export interface StateStore {
+  readonly kind: 'memory' | 'redis';
+  /** Executes every batch atomically per subject, all in one round trip. Results are in batch order. */
+  run(batches: Batch[], nowMs: number): Promise<BatchResult[]>;
+  /**
+   * Folds samples (closed bucket counts of many identities) into the named population baseline and
+   * returns it. Called off the request path by the detector's population refresher.
+   */
+  mergePopulation(name: string, samples: number[], alpha: number, ttlMs: number, nowMs: number): Promise<PopulationStats>;
+  /** Removes a subject's penalty (operator lift, step-up cleared). Returns whether one existed. */
+  clearPenalty(subject: string): Promise<boolean>;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
