@@ -60,17 +60,20 @@ export interface ProtocolConfiguration {
   send_body_without_waiting_for_header_response?: boolean;
 }
 
-/** A protobuf Struct as proto-loader decodes it. */
+/**
+ * A protobuf Struct as proto-loader decodes it. protobufjs bundles its own google.protobuf.* types,
+ * whose fields are camelCase even with keepCase (docs/protocol.md §1.1).
+ */
 export interface Struct {
   fields?: Record<string, StructValue>;
 }
 export interface StructValue {
-  null_value?: string | number;
-  number_value?: number;
-  string_value?: string;
-  bool_value?: boolean;
-  struct_value?: Struct;
-  list_value?: { values?: StructValue[] };
+  nullValue?: string | number;
+  numberValue?: number;
+  stringValue?: string;
+  boolValue?: boolean;
+  structValue?: Struct;
+  listValue?: { values?: StructValue[] };
   kind?: string;
 }
 

@@ -24,7 +24,6 @@ export interface Endpoint {
 
 /** Verified JWT claims forwarded by Envoy's jwt_authn (only the ones vigil uses). */
 export interface VerifiedClaims {
-  sub?: string;
   acr?: string;
   amr?: string[];
   auth_time?: number;

@@ -1,0 +1,46 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { runSimCli } from '../envoy-sim/cli.js';
+import { projectRoot } from '../paths.js';
+import { runCheckPolicy } from './check-policy.js';
+import { runServe } from './serve.js';
+
+const HELP = `vigil — API behaviour analytics for Envoy (ext_proc sidecar)
+
+Usage: vigil <command> [options]
+
+Commands:
+  serve          run the ext_proc sidecar (settings from the environment; vigil serve --help)
+  sim            play Envoy's ext_proc filter against any ext_proc server (vigil sim --help)
+  check-policy   validate a policy file offline (vigil check-policy --help)
+
+Options:
+  -h, --help     this help
+  --version      print the version
+`;
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'serve':
+      return runServe(rest);
+    case 'sim':
+      return runSimCli(rest);
+    case 'check-policy':
+      return runCheckPolicy(rest);
+    case '--version': {
+      const pkg = JSON.parse(readFileSync(join(projectRoot, 'package.json'), 'utf8')) as { version: string };
+      process.stdout.write(`vigil ${pkg.version}\n`);
+      return 0;
+    }
+    case undefined:
+    case '-h':
+    case '--help':
+    case 'help':
+      process.stdout.write(HELP);
+      return 0;
+    default:
+      process.stderr.write(`vigil: unknown command "${command}"\n\n${HELP}`);
+      return 2;
+  }
+}

@@ -1,0 +1,49 @@
+import { ConfigError } from '../errors.js';
+import { startVigil } from '../main.js';
+import { SETTINGS_DOC, parseSettings } from '../settings.js';
+
+export const SERVE_HELP = `vigil serve — run the ext_proc sidecar
+
+Usage: vigil serve
+
+Settings come from the environment only (every problem is listed at start-up):
+${SETTINGS_DOC.map((s) => `  ${s.name.padEnd(28)} ${s.meaning} (default ${s.default})`).join('\n')}
+
+SIGTERM or SIGINT: stop accepting streams, let in-flight ones finish (VIGIL_DRAIN_TIMEOUT_MS), exit 0.
+`;
+
+export async function runServe(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(SERVE_HELP);
+    return 0;
+  }
+  if (argv.length > 0) {
+    process.stderr.write(`vigil serve: unexpected argument ${argv[0]} (settings come from the environment; see vigil serve --help)\n`);
+    return 2;
+  }
+  let vigil;
+  try {
+    vigil = await startVigil({ settings: parseSettings() });
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`vigil: cannot start:\n${err.problems.map((p) => `  - ${p}`).join('\n')}\n`);
+      return 2;
+    }
+    process.stderr.write(`vigil: cannot start: ${(err as Error).message}\n`);
+    return 1;
+  }
+  const { logger } = vigil;
+  process.on('uncaughtException', (err) => logger.error({ err: String(err.stack ?? err) }, 'uncaught exception (still serving)'));
+  process.on('unhandledRejection', (err) => logger.error({ err: String((err as Error)?.stack ?? err) }, 'unhandled rejection (still serving)'));
+  return new Promise<number>((resolve) => {
+    const stop = (signal: string) => {
+      logger.info({ signal }, 'signal received');
+      vigil.shutdown().then(
+        () => resolve(0),
+        () => resolve(1),
+      );
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+}

@@ -1,0 +1,81 @@
+import type { Decision } from '../decision/types.js';
+import type { ResponsesConfig } from '../policy/policy.js';
+import type { HeaderMutation, HeaderValueOption, ProcessingResponse } from './messages.js';
+
+/**
+ * Decision → the ext_proc reply to request headers. Header values go in raw_value only (Envoy reads
+ * nothing else; docs/protocol.md). Allowed requests lose any client-sent x-vigil-* header, so the
+ * upstream can trust the ones vigil adds.
+ */
+
+export function header(key: string, value: string): HeaderValueOption {
+  return { header: { key, raw_value: Buffer.from(value, 'latin1') } };
+}
+
+export function continueHeaders(which: 'request_headers' | 'response_headers', mutation?: HeaderMutation): ProcessingResponse {
+  return mutation ? { [which]: { response: { header_mutation: mutation } } } : { [which]: {} };
+}
+
+export function replyToRequestHeaders(decision: Decision, responses: ResponsesConfig, spoofed: string[]): ProcessingResponse {
+  switch (decision.action) {
+    case 'throttle':
+      return throttle(decision);
+    case 'challenge':
+      return challenge(responses);
+    case 'block':
+      return immediate(403, [header('content-type', 'application/json')], { error: 'forbidden' }, 'vigil_block');
+    case 'allow':
+    case 'tag':
+      return allow(decision, responses, spoofed);
+  }
+}
+
+function allow(decision: Decision, responses: ResponsesConfig, spoofed: string[]): ProcessingResponse {
+  const set: HeaderValueOption[] = [];
+  const names = (shadowOnly: boolean) =>
+    [...new Set(decision.reasons.filter((r) => r.shadow === shadowOnly).map((r) => r.detector))].join(',');
+  if (decision.action === 'tag' && responses.tagUpstream) {
+    set.push(header('x-vigil-action', 'tag'), header('x-vigil-detectors', names(false)));
+  }
+  if (decision.shadowAction) {
+    set.push(header('x-vigil-shadow-action', decision.shadowAction), header('x-vigil-shadow-detectors', names(true)));
+  }
+  const remove = spoofed.filter((h) => !set.some((s) => s.header?.key === h));
+  if (set.length === 0 && remove.length === 0) return continueHeaders('request_headers');
+  return continueHeaders('request_headers', { set_headers: set, remove_headers: remove });
+}
+
+/** 429 with Retry-After and the IETF RateLimit-Policy / RateLimit fields (draft-ietf-httpapi-ratelimit-headers). */
+function throttle(d: Decision): ProcessingResponse {
+  const retry = d.retryAfterS ?? 1;
+  const headers = [header('retry-after', String(retry)), header('content-type', 'application/json')];
+  if (d.rateLimit) {
+    const p = `"${d.rateLimit.policy}"`;
+    headers.push(
+      header('ratelimit-policy', `${p};q=${d.rateLimit.limit};w=${d.rateLimit.windowS}`),
+      header('ratelimit', `${p};r=0;t=${retry}`),
+    );
+  }
+  return immediate(429, headers, { error: 'rate_limited', retry_after: retry }, 'vigil_throttle');
+}
+
+/** 401 step-up challenge per RFC 9470. */
+function challenge(responses: ResponsesConfig): ProcessingResponse {
+  const c = responses.challenge;
+  const params = [`error="insufficient_user_authentication"`, `error_description="${c.errorDescription}"`];
+  if (c.acrValues) params.push(`acr_values="${c.acrValues}"`);
+  if (c.maxAgeS !== null) params.push(`max_age="${c.maxAgeS}"`);
+  const headers = [header('www-authenticate', `Bearer ${params.join(', ')}`), header('content-type', 'application/json')];
+  return immediate(401, headers, { error: 'insufficient_user_authentication', error_description: c.errorDescription }, 'vigil_challenge');
+}
+
+function immediate(status: number, headers: HeaderValueOption[], body: unknown, details: string): ProcessingResponse {
+  return {
+    immediate_response: {
+      status: { code: status },
+      headers: { set_headers: headers },
+      body: Buffer.from(JSON.stringify(body) + '\n'),
+      details,
+    },
+  };
+}

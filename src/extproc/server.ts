@@ -1,0 +1,123 @@
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from '../obs/logger.js';
+import type { Metrics } from '../obs/metrics.js';
+import { formatAddress } from '../settings.js';
+import type { ProcessingRequest } from './messages.js';
+import { EXT_PROC_SERVICE_NAME, loadWire } from './proto.js';
+import type { Call, ExchangeHandler } from './stream.js';
+import { ExchangeStream } from './stream.js';
+
+export interface ExtProcServerOptions {
+  host: string;
+  port: number;
+  maxStreams: number;
+  maxBodyBytes: number;
+  maxMessageBytes: number;
+}
+
+type ServingStatus = 'SERVING' | 'NOT_SERVING';
+
+/**
+ * The gRPC server: envoy.service.ext_proc.v3.ExternalProcessor/Process (one stream per HTTP exchange)
+ * and grpc.health.v1.Health. `drain()` implements graceful shutdown: report NOT_SERVING, stop
+ * accepting, let in-flight streams finish for up to `graceMs`, then answer what is in flight and close
+ * the rest with OK — Envoy then continues those requests without vigil (docs/protocol.md).
+ */
+export class ExtProcServer {
+  private readonly server: grpc.Server;
+  private readonly streams = new Set<ExchangeStream>();
+  private status: ServingStatus = 'NOT_SERVING';
+  private readonly watchers = new Set<grpc.ServerWritableStream<{ service?: string }, { status: ServingStatus }>>();
+  port = 0;
+
+  constructor(
+    private readonly options: ExtProcServerOptions,
+    private readonly handler: ExchangeHandler,
+    private readonly metrics: Metrics,
+    private readonly logger: Logger,
+  ) {
+    const wire = loadWire();
+    this.server = new grpc.Server({
+      'grpc.max_receive_message_length': options.maxMessageBytes,
+      'grpc.max_send_message_length': options.maxMessageBytes,
+    });
+    this.server.addService(wire.processorService, { Process: (call: Call) => this.process(call) });
+    this.server.addService(wire.healthService, {
+      Check: (call: grpc.ServerUnaryCall<{ service?: string }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
+        const service = call.request.service ?? '';
+        if (service !== '' && service !== EXT_PROC_SERVICE_NAME) {
+          cb({ code: grpc.status.NOT_FOUND, details: `unknown service ${service}` });
+          return;
+        }
+        cb(null, { status: this.status });
+      },
+      Watch: (call: grpc.ServerWritableStream<{ service?: string }, { status: ServingStatus }>) => {
+        const service = call.request.service ?? '';
+        if (service !== '' && service !== EXT_PROC_SERVICE_NAME) {
+          call.write({ status: 'SERVICE_UNKNOWN' as ServingStatus });
+          return;
+        }
+        this.watchers.add(call);
+        call.write({ status: this.status });
+        call.on('cancelled', () => this.watchers.delete(call));
+      },
+    });
+  }
+
+  get activeStreams(): number {
+    return this.streams.size;
+  }
+
+  get serving(): boolean {
+    return this.status === 'SERVING';
+  }
+
+  async start(): Promise<number> {
+    const address = formatAddress({ host: this.options.host, port: this.options.port });
+    this.port = await new Promise<number>((resolve, reject) =>
+      this.server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
+    );
+    this.setStatus('SERVING');
+    return this.port;
+  }
+
+  private process(call: Call): void {
+    this.metrics.streams.inc();
+    if (this.streams.size >= this.options.maxStreams || this.status !== 'SERVING') {
+      const why = this.status !== 'SERVING' ? 'draining' : 'over-max-streams';
+      this.handler.problem(why, `refusing stream (${this.streams.size} open)`);
+      call.emit('error', { code: grpc.status.RESOURCE_EXHAUSTED, details: `vigil: ${why}` });
+      return;
+    }
+    call.on('data', (m: ProcessingRequest) => this.metrics.messages.inc({ kind: m?.request ?? 'empty' }));
+    const stream = new ExchangeStream(call, this.handler, this.options.maxBodyBytes, () => {
+      this.streams.delete(stream);
+      this.metrics.streamsActive.set(this.streams.size);
+    });
+    this.streams.add(stream);
+    this.metrics.streamsActive.set(this.streams.size);
+  }
+
+  private setStatus(status: ServingStatus): void {
+    this.status = status;
+    for (const w of this.watchers) w.write({ status });
+  }
+
+  /** Graceful shutdown; resolves when the server is down. */
+  async drain(graceMs: number): Promise<void> {
+    this.setStatus('NOT_SERVING');
+    for (const w of this.watchers) w.end();
+    this.watchers.clear();
+    const stopped = new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
+    const deadline = Date.now() + graceMs;
+    while (this.streams.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    if (this.streams.size > 0) {
+      this.logger.info({ streams: this.streams.size }, 'drain grace over: closing remaining streams (Envoy continues without vigil)');
+      for (const s of this.streams) s.closeWhenIdle();
+      const hard = Date.now() + 1000;
+      while (this.streams.size > 0 && Date.now() < hard) await new Promise((r) => setTimeout(r, 10));
+    }
+    this.server.forceShutdown();
+    await Promise.race([stopped, new Promise((r) => setTimeout(r, 100))]);
+  }
+}

@@ -1,0 +1,162 @@
+import { randomBytes } from 'node:crypto';
+import { Registry, collectDefaultMetrics } from 'prom-client';
+import type { Clock } from './clock.js';
+import { systemClock } from './clock.js';
+import { createDecisionHandler } from './extproc/decision-handler.js';
+import { ExtProcServer } from './extproc/server.js';
+import { startAdmin } from './obs/admin.js';
+import type { AdminServer } from './obs/admin.js';
+import type { Logger } from './obs/logger.js';
+import { createLogger } from './obs/logger.js';
+import { createMetrics } from './obs/metrics.js';
+import type { Metrics } from './obs/metrics.js';
+import { ThrottledLog } from './obs/throttled-log.js';
+import { loadPolicyFile } from './policy/load.js';
+import type { Policy } from './policy/policy.js';
+import { createPseudonymizer } from './request/keyed-hash.js';
+import type { Settings } from './settings.js';
+import { GuardedStore } from './state/guarded-store.js';
+import { MemoryStore } from './state/memory-store.js';
+import { createRedisStore } from './state/redis-store.js';
+import type { StateStore } from './state/store.js';
+
+export interface StartOptions {
+  settings: Settings;
+  clock?: Clock;
+  logger?: Logger;
+  registry?: Registry;
+  /** Use this store instead of the one the settings name (replay, tests). */
+  store?: StateStore;
+  /** Use this policy instead of reading settings.policyPath. */
+  policy?: Policy;
+}
+
+export interface Vigil {
+  grpcPort: number;
+  adminPort: number;
+  metrics: Metrics;
+  store: GuardedStore;
+  policy: () => Policy;
+  logger: Logger;
+  /** Graceful shutdown: drain streams, close servers and the store. Idempotent. */
+  shutdown(): Promise<void>;
+}
+
+/**
+ * The composition root (house style, habit 1): settings → logger/metrics → store (+breaker) → policy
+ * → servers. Nothing else picks implementations.
+ */
+export async function startVigil(opts: StartOptions): Promise<Vigil> {
+  const { settings } = opts;
+  const clock = opts.clock ?? systemClock;
+  const logger = opts.logger ?? createLogger(settings.logLevel);
+  const registry = opts.registry ?? new Registry();
+  if (!opts.registry) collectDefaultMetrics({ register: registry, prefix: 'vigil_process_' });
+  const metrics = createMetrics(registry);
+  const problems = new ThrottledLog(logger);
+
+  const policy = opts.policy ?? loadPolicyFile(settings.policyPath);
+  metrics.policyInfo.set({ checksum: policy.checksum }, 1);
+
+  let secret = settings.keySecret;
+  if (!secret) {
+    secret = randomBytes(32);
+    logger.warn('VIGIL_KEY_SECRET is not set: using a random secret, so identity pseudonyms change at every restart (fine for the embedded store, required with Redis)');
+  }
+  const pseudonymize = createPseudonymizer(secret);
+
+  const inner = opts.store ?? (settings.redisUrl ? createRedisStore(settings.redisUrl) : new MemoryStore());
+  const store = new GuardedStore(
+    inner,
+    { timeoutMs: settings.storeTimeoutMs, errorThresholdPercent: settings.breakerErrorPercent, resetTimeoutMs: settings.breakerResetMs },
+    metrics,
+    logger,
+  );
+
+  const handler = createDecisionHandler({
+    policy: () => policy,
+    store,
+    clock,
+    metrics,
+    logger,
+    problems,
+    shadowMode: settings.shadowMode,
+    pseudonymize,
+    headerLimits: { maxValueBytes: 16_384, maxHeaders: 256 },
+  });
+  const grpcServer = new ExtProcServer(
+    {
+      host: settings.grpcAddress.host,
+      port: settings.grpcAddress.port,
+      maxStreams: settings.maxStreams,
+      maxBodyBytes: settings.maxBodyBytes,
+      maxMessageBytes: settings.maxMessageBytes,
+    },
+    handler,
+    metrics,
+    logger,
+  );
+
+  let admin: AdminServer | undefined;
+  let health: NodeJS.Timeout | undefined;
+  try {
+    const grpcPort = await grpcServer.start();
+    admin = await startAdmin(settings.adminAddress.host, settings.adminAddress.port, {
+      registry,
+      logger,
+      readiness: () => ({
+        serving: grpcServer.serving,
+        store: { kind: store.kind, up: store.healthy, breaker: store.breakerState },
+        policy: { checksum: policy.checksum, source: policy.source },
+        shadowMode: settings.shadowMode,
+      }),
+      policy: () => ({
+        checksum: policy.checksum,
+        source: policy.source,
+        detectors: policy.detectors.map((d) => `${d.config.name} (${d.config.type}, ${d.config.action}${d.config.shadow ? ', shadow' : ''})`),
+        text: policy.text,
+      }),
+    });
+    const ping = () => store.ping().catch(() => undefined);
+    void ping();
+    health = setInterval(ping, 2000);
+    health.unref();
+    logger.info(
+      {
+        grpc: `${settings.grpcAddress.host}:${grpcPort}`,
+        admin: `${settings.adminAddress.host}:${admin.port}`,
+        store: store.kind,
+        shadowMode: settings.shadowMode,
+        policy: { source: policy.source, checksum: policy.checksum, detectors: policy.detectors.length },
+      },
+      'vigil serving',
+    );
+
+    let stopping: Promise<void> | undefined;
+    return {
+      grpcPort,
+      adminPort: admin.port,
+      metrics,
+      store,
+      policy: () => policy,
+      logger,
+      shutdown() {
+        stopping ??= (async () => {
+          logger.info({ streams: grpcServer.activeStreams, graceMs: settings.drainTimeoutMs }, 'shutting down: draining ext_proc streams');
+          clearInterval(health);
+          await grpcServer.drain(settings.drainTimeoutMs);
+          await admin!.close();
+          await store.close().catch(() => undefined);
+          logger.info('vigil stopped');
+        })();
+        return stopping;
+      },
+    };
+  } catch (err) {
+    clearInterval(health);
+    await grpcServer.drain(0).catch(() => undefined);
+    await admin?.close();
+    await store.close().catch(() => undefined);
+    throw err;
+  }
+}

@@ -1,0 +1,91 @@
+import { createServer } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Registry } from 'prom-client';
+import type { Logger } from './logger.js';
+
+export interface Readiness {
+  /** False while starting or draining: /readyz answers 503. */
+  serving: boolean;
+  store: { kind: string; up: boolean; breaker: string };
+  policy: { checksum: string; source: string };
+  shadowMode: boolean;
+}
+
+export interface AdminDeps {
+  registry: Registry;
+  readiness: () => Readiness;
+  /** The live policy's source text, checksum and path, for /debug/policy. */
+  policy: () => { checksum: string; source: string; text: string; detectors: string[] };
+  logger: Logger;
+}
+
+export interface AdminServer {
+  port: number;
+  close(): Promise<void>;
+}
+
+/**
+ * The admin HTTP server: /metrics (Prometheus text), /healthz (liveness), /readyz (readiness with
+ * the store's health in the body), /debug/policy. /readyz stays 200 while the store is down, because
+ * vigil then fails open by design and a sidecar's readiness gates its whole pod; the body says
+ * `"store": {"up": false}` and vigil_store_up is 0. It is 503 only when vigil itself is not serving.
+ */
+export function startAdmin(host: string, port: number, deps: AdminDeps): Promise<AdminServer> {
+  const server: Server = createServer((req, res) => {
+    handle(req, res, deps).catch((err) => {
+      deps.logger.error({ err: String(err) }, 'admin request failed');
+      if (!res.headersSent) send(res, 500, 'text/plain', 'internal error\n');
+      else res.destroy();
+    });
+  });
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 15_000;
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve({
+        port: (server.address() as AddressInfo).port,
+        close: () =>
+          new Promise<void>((done) => {
+            server.close(() => done());
+            server.closeAllConnections();
+          }),
+      });
+    });
+  });
+}
+
+async function handle(req: IncomingMessage, res: ServerResponse, deps: AdminDeps): Promise<void> {
+  const path = (req.url ?? '/').split('?')[0];
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    send(res, 405, 'text/plain', 'method not allowed\n', { allow: 'GET, HEAD' });
+    return;
+  }
+  switch (path) {
+    case '/metrics':
+      send(res, 200, deps.registry.contentType, await deps.registry.metrics());
+      return;
+    case '/healthz':
+      send(res, 200, 'text/plain', 'ok\n');
+      return;
+    case '/readyz': {
+      const r = deps.readiness();
+      send(res, r.serving ? 200 : 503, 'application/json', JSON.stringify(r) + '\n');
+      return;
+    }
+    case '/debug/policy': {
+      const p = deps.policy();
+      send(res, 200, 'application/json', JSON.stringify(p, null, 2) + '\n');
+      return;
+    }
+    default:
+      send(res, 404, 'text/plain', 'not found: try /metrics, /healthz, /readyz, /debug/policy\n');
+  }
+}
+
+function send(res: ServerResponse, status: number, type: string, body: string, extra: Record<string, string> = {}): void {
+  res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', ...extra });
+  res.end(body);
+}

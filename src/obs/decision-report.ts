@@ -1,0 +1,33 @@
+import type { Decision } from '../decision/types.js';
+import type { RequestFacts } from '../request/types.js';
+import type { Logger } from './logger.js';
+import type { Metrics } from './metrics.js';
+
+/**
+ * Counts every decision and logs every non-allow one (enforced or shadowed) with its explanation.
+ * Allowed requests are counted, never logged at info. Shadowed decisions are counted and logged exactly
+ * like enforced ones, labelled shadow. Only pseudonymised identities reach the log.
+ */
+export function reportDecision(d: Decision, facts: RequestFacts | null, metrics: Metrics, logger: Logger): void {
+  const shadowed = d.shadowAction !== null;
+  const counted = d.shadowAction ?? d.action;
+  const decider = d.reasons.find((r) => r.action === counted && r.shadow === shadowed) ?? d.reasons[0];
+  metrics.decisions.inc({ action: counted, detector: decider?.detector ?? 'none', shadow: String(shadowed) });
+  if (d.failOpen) metrics.failOpen.inc({ reason: d.failOpen });
+  if (counted === 'allow') return;
+  logger.info(
+    {
+      action: counted,
+      enforced: !shadowed,
+      shadow: shadowed,
+      identity: facts ? { kind: facts.identity.kind, id: facts.identity.id } : null,
+      clientIp: facts?.clientIp,
+      method: facts?.endpoint.method,
+      template: facts?.endpoint.template,
+      reasons: d.reasons,
+      retryAfterS: d.retryAfterS,
+      policy: d.policyChecksum,
+    },
+    'decision',
+  );
+}

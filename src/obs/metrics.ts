@@ -1,0 +1,89 @@
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+/**
+ * vigil's metrics on an injected registry (house style, habit 9). Labels are low-cardinality only:
+ * action, detector (policy-bounded), shadow, reason, kind — never an IP, key, identity or path.
+ */
+export function createMetrics(registry: Registry) {
+  const r = [registry];
+  return {
+    registry,
+    decisions: new Counter({
+      name: 'vigil_decisions_total',
+      help: 'Decisions by action, deciding detector ("none" for allow) and whether they were shadowed',
+      labelNames: ['action', 'detector', 'shadow'] as const,
+      registers: r,
+    }),
+    decisionSeconds: new Histogram({
+      name: 'vigil_decision_duration_seconds',
+      help: 'Time from request headers received to the reply written, store round trip included',
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25],
+      registers: r,
+    }),
+    storeSeconds: new Histogram({
+      name: 'vigil_store_duration_seconds',
+      help: 'State store call latency (successful calls)',
+      labelNames: ['call'] as const,
+      buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1],
+      registers: r,
+    }),
+    storeErrors: new Counter({
+      name: 'vigil_store_errors_total',
+      help: 'State store calls that failed, by reason (timeout, error, breaker-open)',
+      labelNames: ['reason'] as const,
+      registers: r,
+    }),
+    breakerState: new Gauge({
+      name: 'vigil_store_breaker_state',
+      help: 'Store circuit breaker: 0 closed, 1 half-open, 2 open',
+      registers: r,
+    }),
+    storeUp: new Gauge({
+      name: 'vigil_store_up',
+      help: '1 when the last store health check succeeded',
+      registers: r,
+    }),
+    failOpen: new Counter({
+      name: 'vigil_fail_open_total',
+      help: 'Requests allowed without a full decision, by reason (store-timeout, store-error, breaker-open, internal)',
+      labelNames: ['reason'] as const,
+      registers: r,
+    }),
+    streams: new Counter({
+      name: 'vigil_streams_total',
+      help: 'ext_proc streams opened',
+      registers: r,
+    }),
+    streamsActive: new Gauge({
+      name: 'vigil_streams_active',
+      help: 'ext_proc streams currently open',
+      registers: r,
+    }),
+    streamErrors: new Counter({
+      name: 'vigil_stream_errors_total',
+      help: 'ext_proc streams closed with a gRPC error or broken by the peer, by kind',
+      labelNames: ['kind'] as const,
+      registers: r,
+    }),
+    messages: new Counter({
+      name: 'vigil_messages_total',
+      help: 'ext_proc messages received, by kind',
+      labelNames: ['kind'] as const,
+      registers: r,
+    }),
+    inputProblems: new Counter({
+      name: 'vigil_input_problems_total',
+      help: 'Oversized, truncated or malformed input that vigil tolerated, by kind',
+      labelNames: ['kind'] as const,
+      registers: r,
+    }),
+    policyInfo: new Gauge({
+      name: 'vigil_policy_info',
+      help: 'The live policy (value 1), by checksum',
+      labelNames: ['checksum'] as const,
+      registers: r,
+    }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

@@ -1,0 +1,124 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { detectorRegistry } from '../detectors/registry.js';
+import { DETECTOR_ACTIONS, SUBJECT_KINDS } from '../detectors/types.js';
+import type { Detector, DetectorBase } from '../detectors/types.js';
+import { ConfigError } from '../errors.js';
+import type { IdentityKind } from '../request/types.js';
+import { defaultIdentityConfig } from '../request/types.js';
+import { Fields } from './fields.js';
+import type { Policy, ResponsesConfig } from './policy.js';
+
+const HEADER_NAME = /^[a-z0-9!#$%&'*+.^_`|~-]+$/;
+const NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
+const IDENTITY_KINDS: readonly IdentityKind[] = ['jwt', 'api-key', 'session', 'ip'];
+
+/** Reads, validates and compiles a policy file. Throws ConfigError listing every problem. */
+export function loadPolicyFile(path: string): Policy {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError([`${path}: cannot read policy (${(err as NodeJS.ErrnoException).code ?? String(err)})`]);
+  }
+  return compilePolicy(text, path);
+}
+
+export function compilePolicy(text: string, source: string): Policy {
+  const file = basename(source);
+  let doc: unknown;
+  try {
+    doc = parseYaml(text, { strict: true, uniqueKeys: true, maxAliasCount: 100 });
+  } catch (err) {
+    throw new ConfigError([`${file}: invalid YAML: ${(err as Error).message.split('\n')[0]}`]);
+  }
+  const problems: string[] = [];
+  const top = new Fields(doc, file, problems);
+  const format = top.raw('format');
+  if (format !== 1) problems.push(`${file}.format: must be 1 (the policy format this vigil reads)`);
+
+  const identity = readIdentity(new Fields(top.raw('identity'), `${file}: identity`, problems));
+  const responses = readResponses(new Fields(top.raw('responses'), `${file}: responses`, problems));
+  const detectors: Detector[] = [];
+  const names = new Set<string>();
+  top.list('detectors').forEach((raw, i) => {
+    const label = typeof (raw as { name?: unknown })?.name === 'string' ? ` (${(raw as { name: string }).name})` : '';
+    const f = new Fields(raw, `${file}: detectors[${i}]${label}`, problems);
+    const before = problems.length;
+    const base: DetectorBase = {
+      name: f.string('name', undefined, NAME),
+      type: f.string('type'),
+      subject: f.oneOf('subject', SUBJECT_KINDS, 'identity'),
+      action: f.oneOf('action', DETECTOR_ACTIONS),
+      penaltyMs: f.duration('penalty', 5 * 60_000, 1000, 7 * 86_400_000),
+      shadow: f.bool('shadow', false),
+    };
+    if (names.has(base.name)) problems.push(`${f.where}.name: duplicate detector name "${base.name}"`);
+    names.add(base.name);
+    const factory = detectorRegistry.get(base.type);
+    if (!factory) {
+      if (base.type !== '') problems.push(`${f.where}.type: unknown detector type "${base.type}" (known: ${[...detectorRegistry.keys()].join(', ')})`);
+      return;
+    }
+    const config = factory.parse(f, base);
+    f.done();
+    if (problems.length === before) detectors.push(factory.create(config));
+  });
+  top.done();
+  if (problems.length > 0) throw new ConfigError(problems);
+  return {
+    format: 1,
+    source,
+    checksum: createHash('sha256').update(text).digest('hex').slice(0, 16),
+    text,
+    identity,
+    responses,
+    detectors,
+  };
+}
+
+function readIdentity(f: Fields) {
+  const d = defaultIdentityConfig;
+  const rawOrder = f.has('order') ? f.list('order') : (f.raw('order'), d.order);
+  const order: IdentityKind[] = [];
+  for (const [i, k] of rawOrder.entries()) {
+    if (typeof k !== 'string' || !(IDENTITY_KINDS as readonly string[]).includes(k)) {
+      f.problems.push(`${f.where}.order[${i}]: must be one of ${IDENTITY_KINDS.join(', ')}`);
+    } else if (order.includes(k as IdentityKind)) {
+      f.problems.push(`${f.where}.order[${i}]: "${k}" listed twice`);
+    } else order.push(k as IdentityKind);
+  }
+  if (order[order.length - 1] !== 'ip') f.problems.push(`${f.where}.order: must end with ip (every request has a client IP)`);
+  const ip = new Fields(f.raw('client_ip'), `${f.where}.client_ip`, f.problems);
+  const cfg = {
+    order,
+    jwtPayloadHeader: f.string('jwt_payload_header', d.jwtPayloadHeader, HEADER_NAME),
+    jwtSubjectClaim: f.string('jwt_subject_claim', d.jwtSubjectClaim),
+    apiKeyHeader: f.string('api_key_header', d.apiKeyHeader, HEADER_NAME),
+    sessionCookie: f.string('session_cookie', d.sessionCookie, /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/),
+    clientIpSource: ip.oneOf('source', ['envoy', 'xff'] as const, d.clientIpSource),
+    trustedHops: ip.number('trusted_hops', d.trustedHops, 0, 16, true),
+  };
+  ip.done();
+  f.done();
+  return cfg;
+}
+
+function readResponses(f: Fields): ResponsesConfig {
+  const c = new Fields(f.raw('challenge'), `${f.where}.challenge`, f.problems);
+  const maxAge = c.has('max_age') ? c.duration('max_age', undefined, 0, 30 * 86_400_000) : (c.raw('max_age'), null);
+  const quoted = /^[\x20-\x21\x23-\x5b\x5d-\x7e]*$/; // RFC 7230 quoted-string content without quotes or backslashes
+  const res: ResponsesConfig = {
+    challenge: {
+      acrValues: c.has('acr_values') ? c.string('acr_values', undefined, quoted) : (c.raw('acr_values'), ''),
+      maxAgeS: maxAge === null ? null : Math.floor(maxAge / 1000),
+      errorDescription: c.string('error_description', 'A stronger authentication is required', quoted),
+    },
+    tagUpstream: f.bool('tag_upstream', true),
+  };
+  c.done();
+  f.done();
+  return res;
+}

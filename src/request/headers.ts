@@ -1,0 +1,111 @@
+/**
+ * Request headers as vigil sees them, decoded from ext_proc's HeaderMap.
+ *
+ * Values are "byte strings": every byte becomes the char with the same code (latin1), so decoding is
+ * lossless and never throws on invalid UTF-8 or binary. Envoy sends values in `raw_value`; the string
+ * `value` field is only a fallback and is first encoded to UTF-8 bytes so both paths give the same
+ * string for the same bytes on the wire. Pure: no I/O, no clock.
+ */
+
+import type { HeaderMap } from '../extproc/messages.js';
+
+/** An ordered multi-map of headers; names are lower-cased on construction and lookup. */
+export class HeaderList {
+  private readonly list: ReadonlyArray<readonly [string, string]>;
+  private readonly byName = new Map<string, string[]>();
+
+  constructor(pairs: ReadonlyArray<readonly [name: string, value: string]>) {
+    const list: Array<readonly [string, string]> = [];
+    for (const [rawName, value] of pairs) {
+      const name = rawName.toLowerCase();
+      list.push([name, value]);
+      const values = this.byName.get(name);
+      if (values) values.push(value);
+      else this.byName.set(name, [value]);
+    }
+    this.list = list;
+  }
+
+  /** The first value of `name`, or undefined. */
+  get(name: string): string | undefined {
+    return this.byName.get(name.toLowerCase())?.[0];
+  }
+
+  /** Every value of `name`, in arrival order (empty when absent). */
+  all(name: string): string[] {
+    return [...(this.byName.get(name.toLowerCase()) ?? [])];
+  }
+
+  /** Every [name, value] pair, in arrival order. */
+  entries(): Array<[string, string]> {
+    return this.list.map(([n, v]) => [n, v]);
+  }
+
+  get size(): number {
+    return this.list.length;
+  }
+}
+
+export interface HeaderLimits {
+  /** Values (and names) longer than this many bytes are truncated. */
+  maxValueBytes: number;
+  /** Headers past this count are dropped. */
+  maxHeaders: number;
+}
+
+export interface DecodedHeaders {
+  headers: HeaderList;
+  /** Human-readable notes on what was truncated, dropped or skipped; never contain a header value. */
+  problems: string[];
+}
+
+/** Decodes an ext_proc HeaderMap into a HeaderList, applying size limits. Never throws. */
+export function decodeHeaderMap(map: HeaderMap | undefined, limits: HeaderLimits): DecodedHeaders {
+  const problems: string[] = [];
+  const pairs: Array<[string, string]> = [];
+  const entries = Array.isArray(map?.headers) ? map.headers : [];
+  const maxBytes = Math.max(0, Math.floor(limits.maxValueBytes));
+  const maxHeaders = Math.max(0, Math.floor(limits.maxHeaders));
+
+  for (let i = 0; i < entries.length; i++) {
+    if (pairs.length >= maxHeaders) {
+      problems.push(`dropped ${entries.length - i} header(s) past the limit of ${maxHeaders}`);
+      break;
+    }
+    const entry = entries[i];
+    const key = typeof entry?.key === 'string' ? entry.key : '';
+    if (key === '') {
+      problems.push(`header #${i} has no key; skipped`);
+      continue;
+    }
+    let name = key;
+    if (name.length > maxBytes) {
+      problems.push(`header #${i} name truncated from ${name.length} to ${maxBytes} chars`);
+      name = name.slice(0, maxBytes);
+    }
+    const bytes = valueBytes(entry?.raw_value, entry?.value);
+    let value: string;
+    if (bytes.length > maxBytes) {
+      problems.push(`header ${describeName(name)} value truncated from ${bytes.length} to ${maxBytes} bytes`);
+      value = bytes.subarray(0, maxBytes).toString('latin1');
+    } else {
+      value = bytes.toString('latin1');
+    }
+    pairs.push([name, value]);
+  }
+  return { headers: new HeaderList(pairs), problems };
+}
+
+function valueBytes(raw: Uint8Array | undefined, value: string | undefined): Buffer {
+  if (raw instanceof Uint8Array && raw.length > 0) {
+    return Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
+  }
+  if (typeof value === 'string' && value.length > 0) return Buffer.from(value, 'utf8');
+  return Buffer.alloc(0);
+}
+
+/** A header name safe to put in a problem message: printable ASCII only, at most 64 chars. */
+function describeName(name: string): string {
+  const cleaned = name.slice(0, 64).replace(/[^\x21-\x7e]/g, '?');
+  return JSON.stringify(name.length > 64 ? `${cleaned}…` : cleaned);
+}

@@ -1,0 +1,158 @@
+import { ConfigError } from './errors.js';
+import { defaultPolicyPath } from './paths.js';
+
+/**
+ * The only reader of process.env (house style, habit 3). Every variable, its default and meaning is in
+ * the README's settings table; `parseSettings` reports every problem at once.
+ */
+export interface Settings {
+  grpcAddress: { host: string; port: number };
+  adminAddress: { host: string; port: number };
+  /** Unset → the embedded memory store. */
+  redisUrl: string | null;
+  shadowMode: boolean;
+  /** Null when unset; main decides (required with Redis, generated with a warning on the embedded store). */
+  keySecret: Buffer | null;
+  policyPath: string;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** Per-call deadline for the state store; far below Envoy's message_timeout (200 ms by default). */
+  storeTimeoutMs: number;
+  /** Breaker: open after this share of failed calls … */
+  breakerErrorPercent: number;
+  /** … and try again (half-open) after this long. */
+  breakerResetMs: number;
+  /** Largest body vigil keeps per direction for inspection; beyond it the rest passes uninspected. */
+  maxBodyBytes: number;
+  /** Concurrent ext_proc streams; past it new streams are closed cleanly (Envoy passes them on). */
+  maxStreams: number;
+  /** Largest gRPC message accepted (grpc-js defaults to 4 MiB; a BUFFERED body may be larger). */
+  maxMessageBytes: number;
+  /** Grace period for in-flight streams on SIGTERM. */
+  drainTimeoutMs: number;
+}
+
+export const SETTINGS_DOC: ReadonlyArray<{ name: string; default: string; meaning: string }> = [
+  { name: 'VIGIL_GRPC_ADDRESS', default: '127.0.0.1:50051', meaning: 'ext_proc gRPC listen address (loopback unless told otherwise)' },
+  { name: 'VIGIL_ADMIN_ADDRESS', default: '127.0.0.1:9464', meaning: 'admin HTTP listen address: /metrics, /healthz, /readyz, /debug/policy' },
+  { name: 'REDIS_URL', default: '(unset)', meaning: 'redis:// or rediss:// URL; unset = embedded memory store (single replica)' },
+  { name: 'VIGIL_SHADOW_MODE', default: 'false', meaning: 'true = decide, log and count, but always allow (x-vigil-shadow-action tells the upstream)' },
+  { name: 'VIGIL_KEY_SECRET', default: '(unset)', meaning: 'secret (≥ 16 bytes; hex:… or base64:… accepted) keying identity pseudonyms; required with Redis' },
+  { name: 'VIGIL_POLICY', default: 'policy/default.yaml', meaning: 'policy file' },
+  { name: 'VIGIL_LOG_LEVEL', default: 'info', meaning: 'fatal, error, warn, info, debug, trace or silent' },
+  { name: 'VIGIL_STORE_TIMEOUT_MS', default: '50', meaning: 'per-call state-store deadline; past it the request is allowed (fail-open)' },
+  { name: 'VIGIL_BREAKER_ERROR_PERCENT', default: '50', meaning: 'store breaker opens when this % of recent calls fail' },
+  { name: 'VIGIL_BREAKER_RESET_MS', default: '5000', meaning: 'open breaker retries the store after this long' },
+  { name: 'VIGIL_MAX_BODY_BYTES', default: '1048576', meaning: 'body bytes kept per direction for inspection' },
+  { name: 'VIGIL_MAX_STREAMS', default: '10000', meaning: 'concurrent ext_proc streams; beyond it new streams are closed cleanly (Envoy continues without vigil)' },
+  { name: 'VIGIL_MAX_MESSAGE_BYTES', default: '16777216', meaning: 'largest gRPC message accepted' },
+  { name: 'VIGIL_DRAIN_TIMEOUT_MS', default: '5000', meaning: 'on SIGTERM, time given to in-flight streams before they are closed' },
+];
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+type Env = Record<string, string | undefined>;
+
+export function parseSettings(env: Env = process.env): Settings {
+  const problems: string[] = [];
+  const str = (name: string, dflt: string): string => {
+    const v = env[name];
+    return v === undefined || v.trim() === '' ? dflt : v.trim();
+  };
+  const address = (name: string, dflt: string) => {
+    const raw = str(name, dflt);
+    const parsed = parseAddress(raw);
+    if (!parsed) {
+      problems.push(`${name}: "${raw}" is not HOST:PORT (port 0–65535; IPv6 as [::1]:PORT)`);
+      return parseAddress(dflt)!;
+    }
+    return parsed;
+  };
+  const int = (name: string, dflt: number, min: number, max: number): number => {
+    const raw = str(name, String(dflt));
+    if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
+      problems.push(`${name}: "${raw}" must be an integer from ${min} to ${max}`);
+      return dflt;
+    }
+    return Number(raw);
+  };
+  const bool = (name: string, dflt: boolean): boolean => {
+    const raw = str(name, String(dflt)).toLowerCase();
+    if (['true', '1', 'yes', 'on'].includes(raw)) return true;
+    if (['false', '0', 'no', 'off'].includes(raw)) return false;
+    problems.push(`${name}: "${raw}" must be true or false`);
+    return dflt;
+  };
+
+  const redisRaw = str('REDIS_URL', '');
+  let redisUrl: string | null = null;
+  if (redisRaw !== '') {
+    try {
+      const u = new URL(redisRaw);
+      if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') throw new Error('scheme');
+      redisUrl = redisRaw;
+    } catch {
+      problems.push('REDIS_URL: must be a redis:// or rediss:// URL');
+    }
+  }
+
+  let keySecret: Buffer | null = null;
+  const secretRaw = env.VIGIL_KEY_SECRET;
+  if (secretRaw !== undefined && secretRaw !== '') {
+    keySecret = decodeSecret(secretRaw);
+    if (!keySecret || keySecret.length < 16) {
+      problems.push('VIGIL_KEY_SECRET: must be at least 16 bytes (plain text, hex:…, or base64:…)');
+      keySecret = null;
+    }
+  }
+  if (redisUrl && !keySecret && !problems.some((p) => p.startsWith('VIGIL_KEY_SECRET'))) {
+    problems.push('VIGIL_KEY_SECRET: required when REDIS_URL is set (replicas must share identity pseudonyms)');
+  }
+
+  const logLevel = str('VIGIL_LOG_LEVEL', 'info').toLowerCase();
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
+    problems.push(`VIGIL_LOG_LEVEL: "${logLevel}" must be one of ${LOG_LEVELS.join(', ')}`);
+  }
+
+  const settings: Settings = {
+    grpcAddress: address('VIGIL_GRPC_ADDRESS', '127.0.0.1:50051'),
+    adminAddress: address('VIGIL_ADMIN_ADDRESS', '127.0.0.1:9464'),
+    redisUrl,
+    shadowMode: bool('VIGIL_SHADOW_MODE', false),
+    keySecret,
+    policyPath: str('VIGIL_POLICY', defaultPolicyPath),
+    logLevel: (LOG_LEVELS as readonly string[]).includes(logLevel) ? (logLevel as Settings['logLevel']) : 'info',
+    storeTimeoutMs: int('VIGIL_STORE_TIMEOUT_MS', 50, 1, 10_000),
+    breakerErrorPercent: int('VIGIL_BREAKER_ERROR_PERCENT', 50, 1, 100),
+    breakerResetMs: int('VIGIL_BREAKER_RESET_MS', 5000, 100, 3_600_000),
+    maxBodyBytes: int('VIGIL_MAX_BODY_BYTES', 1_048_576, 0, 1 << 30),
+    maxStreams: int('VIGIL_MAX_STREAMS', 10_000, 1, 1_000_000),
+    maxMessageBytes: int('VIGIL_MAX_MESSAGE_BYTES', 16_777_216, 65_536, 1 << 30),
+    drainTimeoutMs: int('VIGIL_DRAIN_TIMEOUT_MS', 5000, 0, 600_000),
+  };
+  if (problems.length > 0) throw new ConfigError(problems);
+  return settings;
+}
+
+export function parseAddress(raw: string): { host: string; port: number } | null {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]+)):(\d{1,5})$/.exec(raw);
+  if (!m) return null;
+  const port = Number(m[3]);
+  if (port > 65535) return null;
+  return { host: m[1] ?? m[2] ?? '', port };
+}
+
+export function formatAddress(a: { host: string; port: number }): string {
+  return a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
+}
+
+function decodeSecret(raw: string): Buffer | null {
+  if (raw.startsWith('hex:')) {
+    const hex = raw.slice(4);
+    return /^([0-9a-fA-F]{2})+$/.test(hex) ? Buffer.from(hex, 'hex') : null;
+  }
+  if (raw.startsWith('base64:')) {
+    const b = Buffer.from(raw.slice(7), 'base64');
+    return b.length > 0 ? b : null;
+  }
+  return Buffer.from(raw, 'utf8');
+}

@@ -1,0 +1,110 @@
+import CircuitBreaker from 'opossum';
+import { StoreUnavailableError } from '../errors.js';
+import type { Logger } from '../obs/logger.js';
+import type { Metrics } from '../obs/metrics.js';
+import type { Batch, BatchResult, PopulationStats, StateStore } from './store.js';
+
+export interface GuardOptions {
+  /** Per-call deadline, far below Envoy's message_timeout. */
+  timeoutMs: number;
+  errorThresholdPercent: number;
+  resetTimeoutMs: number;
+  /** Calls in the rolling window before the breaker may open. */
+  volumeThreshold?: number;
+}
+
+export type BreakerState = 'closed' | 'half-open' | 'open';
+
+/**
+ * Wraps a StateStore in an opossum breaker with a per-call deadline. Every failure comes out as a
+ * StoreUnavailableError (timeout | error | breaker-open), counted; the stream handler turns it into a
+ * fail-open allow. One log line per breaker transition.
+ */
+export class GuardedStore implements StateStore {
+  readonly kind: StateStore['kind'];
+  private readonly breaker: CircuitBreaker<[() => Promise<unknown>], unknown>;
+  private lastPingOk = true;
+
+  constructor(
+    readonly inner: StateStore,
+    options: GuardOptions,
+    private readonly metrics: Metrics,
+    logger: Logger,
+  ) {
+    this.kind = inner.kind;
+    this.breaker = new CircuitBreaker((call: () => Promise<unknown>) => call(), {
+      timeout: options.timeoutMs,
+      errorThresholdPercentage: options.errorThresholdPercent,
+      resetTimeout: options.resetTimeoutMs,
+      volumeThreshold: options.volumeThreshold ?? 5,
+      rollingCountTimeout: 10_000,
+      rollingCountBuckets: 10,
+    });
+    metrics.breakerState.set(0);
+    this.breaker.on('open', () => {
+      metrics.breakerState.set(2);
+      logger.warn({ store: this.kind, resetMs: options.resetTimeoutMs }, 'store breaker opened: failing open');
+    });
+    this.breaker.on('halfOpen', () => {
+      metrics.breakerState.set(1);
+      logger.info({ store: this.kind }, 'store breaker half-open: trying the store again');
+    });
+    this.breaker.on('close', () => {
+      metrics.breakerState.set(0);
+      logger.info({ store: this.kind }, 'store breaker closed: store healthy');
+    });
+  }
+
+  get breakerState(): BreakerState {
+    return this.breaker.opened ? 'open' : this.breaker.halfOpen ? 'half-open' : 'closed';
+  }
+
+  /** Healthy when the breaker is closed and the last health check answered. */
+  get healthy(): boolean {
+    return this.breakerState === 'closed' && this.lastPingOk;
+  }
+
+  private async guard<T>(call: string, fn: () => Promise<T>): Promise<T> {
+    const started = process.hrtime.bigint();
+    try {
+      const out = (await this.breaker.fire(fn)) as T;
+      this.metrics.storeSeconds.observe({ call }, Number(process.hrtime.bigint() - started) / 1e9);
+      return out;
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      const reason = code === 'ETIMEDOUT' ? 'timeout' : code === 'EOPENBREAKER' ? 'breaker-open' : 'error';
+      this.metrics.storeErrors.inc({ reason });
+      throw new StoreUnavailableError(reason, `state store ${call}: ${(err as Error).message}`);
+    }
+  }
+
+  run(batches: Batch[], nowMs: number): Promise<BatchResult[]> {
+    return this.guard('run', () => this.inner.run(batches, nowMs));
+  }
+
+  mergePopulation(name: string, samples: number[], alpha: number, ttlMs: number, nowMs: number): Promise<PopulationStats> {
+    return this.guard('population', () => this.inner.mergePopulation(name, samples, alpha, ttlMs, nowMs));
+  }
+
+  clearPenalty(subject: string): Promise<boolean> {
+    return this.guard('clear', () => this.inner.clearPenalty(subject));
+  }
+
+  /** Health check: goes through the breaker, so a recovered store closes it even without traffic. */
+  async ping(): Promise<void> {
+    try {
+      await this.guard('ping', () => this.inner.ping());
+      this.lastPingOk = true;
+      this.metrics.storeUp.set(1);
+    } catch (err) {
+      this.lastPingOk = false;
+      this.metrics.storeUp.set(0);
+      throw err;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.breaker.shutdown();
+    await this.inner.close();
+  }
+}
