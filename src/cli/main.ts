@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runSimCli } from '../envoy-sim/cli.js';
 import { projectRoot } from '../paths.js';
 import { runCheckPolicy } from './check-policy.js';
 import { runServe } from './serve.js';
@@ -24,8 +23,11 @@ export async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'serve':
       return runServe(rest);
-    case 'sim':
+    case 'sim': {
+      // Loaded on demand: `serve` never loads the simulator.
+      const { runSimCli } = await import('../envoy-sim/cli.js');
       return runSimCli(rest);
+    }
     case 'check-policy':
       return runCheckPolicy(rest);
     case '--version': {

@@ -1,0 +1,76 @@
+import * as grpc from '@grpc/grpc-js';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { projectRoot } from '../../src/paths.js';
+import { getRequest, rawClient } from '../helpers/raw-client.js';
+
+function startServe(env: Record<string, string>) {
+  const child = spawn(process.execPath, [join(projectRoot, 'bin', 'vigil'), 'serve'], {
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const lines: Array<Record<string, any>> = [];
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  let buf = '';
+  const serving = new Promise<Record<string, any>>((resolve, reject) => {
+    child.stdout.on('data', (d: Buffer) => {
+      buf += d.toString();
+      let i;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        const line = JSON.parse(buf.slice(0, i)) as Record<string, any>;
+        buf = buf.slice(i + 1);
+        lines.push(line);
+        if (line.msg === 'vigil serving') resolve(line);
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`vigil exited ${code} before serving: ${stderr}`)));
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, lines, serving, exited, stderr: () => stderr };
+}
+
+test('invalid settings: exit 2 listing every problem', async () => {
+  const p = startServe({ VIGIL_GRPC_ADDRESS: 'nope', VIGIL_LOG_LEVEL: 'loud', REDIS_URL: 'redis://127.0.0.1:1' });
+  assert.equal(await p.exited, 2);
+  const err = p.stderr();
+  assert.match(err, /VIGIL_GRPC_ADDRESS/);
+  assert.match(err, /VIGIL_LOG_LEVEL/);
+  assert.match(err, /VIGIL_KEY_SECRET: required when REDIS_URL is set/);
+});
+
+test('SIGTERM: in-flight streams are answered and closed cleanly, new streams refused, exit 0', async () => {
+  const p = startServe({
+    VIGIL_GRPC_ADDRESS: '127.0.0.1:0',
+    VIGIL_ADMIN_ADDRESS: '127.0.0.1:0',
+    VIGIL_DRAIN_TIMEOUT_MS: '400',
+    VIGIL_LOG_LEVEL: 'info',
+  });
+  const ready = await p.serving;
+  const target = ready.grpc as string;
+  assert.match(target, /^127\.0\.0\.1:\d+$/);
+  assert.ok(p.lines.some((l) => l.level === 'warn' && /VIGIL_KEY_SECRET is not set/.test(l.msg)), 'embedded store without a secret warns');
+
+  const client = rawClient(target);
+  // An exchange mid-flight: request headers answered, response headers not yet sent.
+  const inflight = client.open();
+  inflight.send(getRequest());
+  await inflight.waitReplies(1);
+
+  p.child.kill('SIGTERM');
+  await new Promise((r) => setTimeout(r, 100));
+  // The in-flight stream can still send its next message and get its answer during the grace period.
+  inflight.send({ response_headers: { headers: { headers: [{ key: ':status', raw_value: Buffer.from('200') }] }, end_of_stream: true } });
+  const replies = await inflight.waitReplies(2);
+  assert.equal(replies[1]?.response, 'response_headers');
+  // Envoy has not closed this stream: once the grace period is over vigil closes it with OK, which
+  // Envoy treats as "continue without me" (docs/protocol.md).
+  const st = await inflight.status;
+  assert.equal(st.code, grpc.status.OK);
+
+  assert.equal(await p.exited, 0);
+  client.close();
+  assert.ok(p.lines.some((l) => l.msg === 'vigil stopped'));
+});
