@@ -42,7 +42,10 @@ export interface RateOp {
   alpha: number;
   /** Amount to add to the current bucket (default 1). */
   by?: number;
-  /** Prior (population) mean and variance of a bucket's count, and its weight in buckets. */
+  /**
+   * Prior (population) mean and variance of a bucket's count, and its weight in buckets. The weight
+   * fades out linearly as the subject's own history grows: max(0, priorWeight − samples).
+   */
   priorMean: number;
   priorVariance: number;
   priorWeight: number;
@@ -50,7 +53,11 @@ export interface RateOp {
   varianceFloor: number;
   /** Below this many requests in the current bucket the op's score is 0 (minimum volume). */
   minCount: number;
-  /** A closed bucket is folded into the baseline clamped at mean + clampZ·sd (limits poisoning). */
+  /**
+   * A closed bucket of at least minCount requests (one that could have fired) is folded into the
+   * baseline clamped at mean + clampZ·sd (limits poisoning), computed before that fold; smaller buckets
+   * are learned as they are; no clamp while there is no baseline at all (no samples, no prior).
+   */
   clampZ: number;
   /** TTL of the state key. */
   ttlMs: number;
@@ -83,7 +90,7 @@ export interface RateResult {
   variance: number;
   /** Closed buckets folded into the own baseline so far. */
   samples: number;
-  /** (current - mean) / sqrt(max(variance, mean, varianceFloor)). */
+  /** (current - mean) / sqrt(max(variance, mean, varianceFloor)); 0 when that sd is 0. */
   z: number;
   /** z when current ≥ minCount, else 0. What penalty rules compare. */
   score: number;
@@ -141,7 +148,10 @@ export interface StateStore {
   run(batches: Batch[], nowMs: number): Promise<BatchResult[]>;
   /**
    * Folds samples (closed bucket counts of many identities) into the named population baseline and
-   * returns it. Called off the request path by the detector's population refresher.
+   * returns it. Called off the request path by the detector's population refresher. Per sample x, in
+   * order: with weight 0, mean = x and variance = 0; else d = x - mean, mean += alpha·d,
+   * variance = (1 - alpha)·(variance + alpha·d²); then weight = weight·(1 - alpha) + 1 (so it tends to
+   * 1/alpha). With no samples it only reads ({0, 0, 0} when there is no baseline). TTL ttlMs.
    */
   mergePopulation(name: string, samples: number[], alpha: number, ttlMs: number, nowMs: number): Promise<PopulationStats>;
   /** Removes a subject's penalty (operator lift, step-up cleared). Returns whether one existed. */

@@ -1,0 +1,192 @@
+/**
+ * The StateStore contract, defined once (contract-suite.ts) and run against the MemoryStore and a
+ * RedisStore on a real redis-server; plus Redis-only checks (TTL on every key, script reload, Redis
+ * going away and coming back) and a check that both stores agree number for number.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { MemoryStore } from '../../src/state/memory-store.js';
+import { createRedisStore, type RedisStore } from '../../src/state/redis-store.js';
+import { StoreUnavailableError } from '../../src/errors.js';
+import type { Batch, BatchResult, Op } from '../../src/state/store.js';
+import { startRedis, type RedisServer } from '../helpers/redis-server.js';
+import { B, T0, contractSuite, countOp, distinctOp, rateOp } from './contract-suite.js';
+
+contractSuite('MemoryStore', async () => {
+  let store = new MemoryStore();
+  return {
+    get store() {
+      return store;
+    },
+    reset: async () => {
+      await store.close();
+      store = new MemoryStore();
+    },
+    pttl: async (key, nowMs) => store.pttl(key, nowMs),
+    close: () => store.close(),
+  };
+});
+
+let server: RedisServer;
+let redisStore: RedisStore;
+
+async function redisHarnessSetup(): Promise<void> {
+  server = await startRedis();
+  redisStore = createRedisStore(server.url);
+  await redisStore.ready(5000);
+}
+
+contractSuite('RedisStore', async () => {
+  await redisHarnessSetup();
+  return {
+    get store() {
+      return redisStore;
+    },
+    reset: async () => {
+      await redisStore.redis.flushall();
+    },
+    pttl: async (key) => redisStore.redis.pttl(key),
+    close: async () => {
+      await redisStore.close();
+      await server.stop();
+    },
+  };
+});
+
+/** Equal, with numbers compared to 1e-9 relative. */
+function assertClose(actual: unknown, expected: unknown, path = '$'): void {
+  if (typeof expected === 'number' && typeof actual === 'number') {
+    const tol = 1e-9 * Math.max(1, Math.abs(expected));
+    assert.ok(Math.abs(actual - expected) <= tol, `${path}: ${actual} vs ${expected}`);
+  } else if (expected !== null && typeof expected === 'object') {
+    assert.equal(typeof actual, 'object', path);
+    assert.deepEqual(Object.keys(actual as object).sort(), Object.keys(expected).sort(), path);
+    for (const [k, v] of Object.entries(expected)) assertClose((actual as Record<string, unknown>)[k], v, `${path}.${k}`);
+  } else {
+    assert.equal(actual, expected, path);
+  }
+}
+
+describe('RedisStore only', () => {
+  before(async () => {
+    await redisHarnessSetup();
+  });
+  after(async () => {
+    await redisStore.close();
+    await server.stop();
+  });
+
+  it('gives every key it writes a TTL', async () => {
+    await redisStore.redis.flushall();
+    const ops: Op[] = [rateOp({ ttlMs: 600_000 }), countOp(), distinctOp('m1')];
+    await redisStore.run([{ subject: 'ttl', ops, rules: [{ op: 1, above: 0, action: 'block', durationMs: 5000, detector: 'd' }] }], T0);
+    await redisStore.run([{ subject: 'ttl', ops }], T0 + 3 * B);
+    await redisStore.mergePopulation('p', [1, 2], 0.1, 600_000, T0);
+    const keys: string[] = [];
+    let cursor = '0';
+    do {
+      const [next, batch] = await redisStore.redis.scan(cursor, 'COUNT', 100);
+      cursor = next;
+      keys.push(...batch);
+    } while (cursor !== '0');
+    assert.ok(keys.includes('vigil:{ttl}:rate:r'), keys.join());
+    assert.ok(keys.includes('vigil:{ttl}:penalty'), keys.join());
+    assert.ok(keys.includes('vigil:{pop}:p'), keys.join());
+    assert.equal(keys.filter((k) => k.startsWith('vigil:{ttl}:count:c:')).length, 1);
+    assert.equal(keys.filter((k) => k.startsWith('vigil:{ttl}:hll:d:')).length, 1);
+    assert.equal(keys.length, 5);
+    for (const k of keys) assert.ok((await redisStore.redis.pttl(k)) > 0, `${k} has no TTL`);
+  });
+
+  it('reloads its scripts after SCRIPT FLUSH', async () => {
+    await redisStore.redis.flushall();
+    const batch: Batch = { subject: 'flush', ops: [countOp()] };
+    await redisStore.run([batch], T0);
+    await redisStore.mergePopulation('p', [1], 0.5, 60_000, T0);
+    await redisStore.redis.script('FLUSH');
+    const rs = await redisStore.run([batch, batch, { subject: 'other', ops: [countOp()] }], T0);
+    assert.deepEqual(rs.map((r) => r.results[0]?.score), [2, 3, 1]);
+    await redisStore.redis.script('FLUSH');
+    const pop = await redisStore.mergePopulation('p', [3], 0.5, 60_000, T0);
+    assert.equal(pop.mean, 2);
+  });
+
+  it('fails fast while Redis is down and recovers by itself when it is back', async () => {
+    await server.stop();
+    const started = performance.now();
+    await assert.rejects(redisStore.run([{ subject: 'down', ops: [countOp()] }], T0), StoreUnavailableError);
+    await assert.rejects(redisStore.ping(), StoreUnavailableError);
+    assert.ok(performance.now() - started < 1000, 'calls should fail at once, not queue');
+    await server.start();
+    await redisStore.ready(10_000);
+    const [r] = await redisStore.run([{ subject: 'down', ops: [countOp()] }], T0);
+    assert.equal(r?.results[0]?.score, 1);
+  });
+
+  it('agrees with the MemoryStore number for number', async () => {
+    await redisStore.redis.flushall();
+    const memory = new MemoryStore();
+    let seed = 42;
+    const rand = (): number => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed / 2147483648;
+    };
+    const rate = rateOp({ alpha: 0.3, priorMean: 3, priorVariance: 5, priorWeight: 2, varianceFloor: 1, minCount: 2, clampZ: 3 });
+    let now = T0;
+    const seen = { fired: new Set<number>(), late: 0, closed: 0, replaced: 0 };
+    for (let step = 0; step < 300; step++) {
+      // First half: mostly forward with late events, penalties that outlast the run. Redis expires
+      // keys on wall time and the memory store on nowMs, so a clock stepping back across a penalty's
+      // expiry would see Redis's (still held) key again; the second half therefore moves forward
+      // only, with short penalties that do expire.
+      const lateAllowed = step < 150;
+      const dt = Math.floor(rand() * 4000) - (lateAllowed ? 500 : 0);
+      if (dt < 0) seen.late++;
+      now += dt;
+      const hold = (ms: number): number => (lateAllowed ? 100_000_000 : ms);
+      const batches: Batch[] = [];
+      for (const subject of ['a', 'b', 'c']) {
+        if (rand() < 0.4) continue;
+        batches.push({
+          subject,
+          ops: [
+            { ...rate, by: 1 + Math.floor(rand() * 3) },
+            countOp({ windowMs: 30_000 }),
+            distinctOp(`m${Math.floor(rand() * 50)}`, { windowMs: 60_000 }),
+          ],
+          rules: [
+            { op: 0, above: 2, action: 'throttle', durationMs: hold(20_000), detector: 'rate' },
+            { op: 1, above: 15, action: 'challenge', durationMs: hold(10_000), detector: 'count' },
+            { op: 2, above: 12, action: 'block', durationMs: hold(5_000), detector: 'distinct' },
+          ],
+        });
+      }
+      const [fromMemory, fromRedis] = await Promise.all([memory.run(batches, now), redisStore.run(batches, now)]);
+      assertClose(fromRedis, fromMemory, `step ${step}`);
+      for (const r of fromMemory) {
+        r.fired.forEach((i) => seen.fired.add(i));
+        if (r.penalty?.sinceMs === now) seen.replaced++;
+        const op = r.results[0];
+        if (op?.kind === 'rate' && op.closed >= 0) seen.closed++;
+      }
+      if (step % 50 === 0) {
+        const samples = [rand() * 10, rand() * 10];
+        assertClose(await redisStore.mergePopulation("x", samples, 0.2, 1e9, now), await memory.mergePopulation("x", samples, 0.2, 1e9, now));
+      }
+    }
+    assert.deepEqual([...seen.fired].sort(), [0, 1, 2], 'the workload should fire every rule');
+    assert.ok(seen.late > 10 && seen.closed > 10 && seen.replaced >= 5, JSON.stringify({ ...seen, fired: [...seen.fired] }));
+    // HyperLogLog estimates from sparse to dense (Redis converts around 1-3k members).
+    for (let chunk = 0; chunk < 8; chunk++) {
+      const batches: Batch[] = [];
+      for (let i = 0; i < 1000; i++) batches.push({ subject: 'h', ops: [distinctOp(`user-${chunk}-${i}@example.com`)] });
+      const [fromMemory, fromRedis]: [BatchResult[], BatchResult[]] = await Promise.all([memory.run(batches, T0), redisStore.run(batches, T0)]);
+      assert.deepEqual(
+        fromRedis.map((r) => r.results[0]?.score),
+        fromMemory.map((r) => r.results[0]?.score),
+        `HLL chunk ${chunk}`,
+      );
+    }
+    await memory.close();
+  });
+});
