@@ -30,6 +30,8 @@ const POPULATION_REFRESH_MS = 5000;
 /** Closed-bucket samples kept between refreshes; the rest are dropped (the prior moves slowly anyway). */
 const MAX_PENDING_SAMPLES = 10_000;
 const POPULATION_ALPHA = 0.01;
+/** Decayed sample weight the merged population estimate needs before it replaces the configured prior (≤ 1/α). */
+const MIN_POPULATION_WEIGHT = 20;
 
 export class RateBaselineDetector implements Detector {
   private priorMean: number;
@@ -102,7 +104,7 @@ export class RateBaselineDetector implements Detector {
     return store
       .mergePopulation(`rate:${this.config.name}`, samples, POPULATION_ALPHA, ttl, nowMs)
       .then((stats) => {
-        if (stats.weight >= this.config.priorWeight) {
+        if (stats.weight >= MIN_POPULATION_WEIGHT) {
           this.priorMean = stats.mean;
           this.priorVariance = stats.variance;
         }

@@ -117,7 +117,8 @@ export class ExtProcServer {
       const hard = Date.now() + 1000;
       while (this.streams.size > 0 && Date.now() < hard) await new Promise((r) => setTimeout(r, 10));
     }
+    // Let the closes (status trailers) flush: tryShutdown resolves once every session has ended.
+    await Promise.race([stopped, new Promise((r) => setTimeout(r, 1000))]);
     this.server.forceShutdown();
-    await Promise.race([stopped, new Promise((r) => setTimeout(r, 100))]);
   }
 }

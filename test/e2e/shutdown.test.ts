@@ -28,6 +28,7 @@ function startServe(env: Record<string, string>) {
     });
     child.once('exit', (code) => reject(new Error(`vigil exited ${code} before serving: ${stderr}`)));
   });
+  serving.catch(() => undefined); // a test that expects a failed start does not await it
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   return { child, lines, serving, exited, stderr: () => stderr };
 }
@@ -63,6 +64,12 @@ test('SIGTERM: in-flight streams are answered and closed cleanly, new streams re
   await new Promise((r) => setTimeout(r, 100));
   // The in-flight stream can still send its next message and get its answer during the grace period.
   inflight.send({ response_headers: { headers: { headers: [{ key: ':status', raw_value: Buffer.from('200') }] }, end_of_stream: true } });
+  // A new stream is refused while draining (Envoy then fails open or retries elsewhere).
+  const late = client.open();
+  late.send(getRequest());
+  const lateStatus = await late.status;
+  assert.notEqual(lateStatus.code, grpc.status.OK, `new stream during drain: ${lateStatus.details}`);
+  assert.equal(late.replies.length, 0);
   const replies = await inflight.waitReplies(2);
   assert.equal(replies[1]?.response, 'response_headers');
   // Envoy has not closed this stream: once the grace period is over vigil closes it with OK, which
