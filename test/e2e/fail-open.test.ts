@@ -1,0 +1,68 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { EnvoySim } from '../../src/envoy-sim/index.js';
+import type { RedisServer } from '../helpers/redis-server.js';
+import { startRedis } from '../helpers/redis-server.js';
+import type { TestVigil } from '../helpers/vigil.js';
+import { startTestVigil } from '../helpers/vigil.js';
+
+let redis: RedisServer;
+let vigil: TestVigil;
+let sim: EnvoySim;
+
+before(async () => {
+  redis = await startRedis();
+  vigil = await startTestVigil({
+    env: { REDIS_URL: redis.url, VIGIL_STORE_TIMEOUT_MS: '50', VIGIL_BREAKER_RESET_MS: '300' },
+  });
+  // Fail-closed on purpose: had vigil not answered within message_timeout, Envoy would reply 504.
+  sim = new EnvoySim(vigil.target, { failure_mode_allow: false, message_timeout_ms: 200, request_attributes: ['source.address'] });
+});
+after(async () => {
+  sim.close();
+  await vigil.shutdown();
+  await redis.stop();
+});
+
+async function until(what: string, check: () => Promise<boolean>, timeoutMs = 8000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.fail(`timed out waiting for ${what}`);
+}
+const ready = async () => JSON.parse((await vigil.admin('/readyz')).body) as { serving: boolean; store: { up: boolean; breaker: string } };
+const send = (key: string) =>
+  sim.exchange({ method: 'GET', path: '/api/a/1', headers: [['x-api-key', key]], sourceAddress: '203.0.113.9:1234' });
+
+test('Redis stopped and restarted mid-traffic: every request is answered in time, decisions resume', async () => {
+  await until('the store to be up', async () => (await ready()).store.up);
+  for (let i = 0; i < 20; i++) assert.equal((await send('k1')).client.status, 200);
+  assert.equal(await vigil.metric('vigil_fail_open_total'), 0);
+
+  await redis.stop();
+  for (let i = 0; i < 60; i++) {
+    const r = await send(`k2-${i % 5}`);
+    assert.equal(r.outcome, 'passed', `request ${i} while Redis is down: ${r.details ?? ''}`);
+    assert.ok(r.upstreamRequest, `request ${i} reached the upstream`);
+  }
+  assert.ok((await vigil.metric('vigil_fail_open_total')) >= 60, 'every request failed open');
+  assert.ok((await vigil.metric('vigil_fail_open_total', { reason: 'breaker-open' })) > 0, 'the breaker opened');
+  assert.equal(vigil.logs.find('store breaker opened: failing open').length, 1, 'one log line per transition');
+  await until('/readyz to report the store down', async () => {
+    const r = await ready();
+    return r.serving && !r.store.up;
+  });
+  assert.equal((await vigil.admin('/readyz')).status, 200, 'readiness stays 200: vigil fails open by design');
+
+  await redis.start();
+  await until('the store to be up again', async () => (await ready()).store.up);
+  assert.ok(vigil.logs.find('store breaker closed: store healthy').length >= 1);
+  // State works again: a flood is throttled at min_count as before.
+  const failOpenBefore = await vigil.metric('vigil_fail_open_total');
+  let first: number | null = null;
+  for (let i = 1; i <= 125 && first === null; i++) if ((await send('flooder')).client.status === 429) first = i;
+  assert.equal(first, 120);
+  assert.equal(await vigil.metric('vigil_fail_open_total'), failOpenBefore);
+});
