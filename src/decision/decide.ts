@@ -47,43 +47,15 @@ export function decide(input: DecideInput): Decision {
     const shadow = globalShadow || detector.config.shadow;
     const s = signalOf.get(p.detector);
     acc.untilMs = Math.max(acc.untilMs, p.untilMs);
-    consider(
-      p.action,
-      shadow,
-      {
-        detector: p.detector,
-        signal: s?.signal ?? 'penalty',
-        value: s?.value ?? p.score,
-        baseline: s?.baseline ?? 0,
-        threshold: s?.threshold ?? 0,
-        score: s?.score ?? p.score,
-        windowMs: s?.windowMs ?? 0,
-        action: p.action,
-        shadow,
-        penaltyUntilMs: p.untilMs,
-      },
-      s,
-    );
+    const reason: Reason = s
+      ? { ...reasonOf(s, shadow), action: p.action, penaltyUntilMs: p.untilMs }
+      : { detector: p.detector, signal: 'penalty', value: p.score, baseline: 0, threshold: 0, score: p.score, windowMs: 0, action: p.action, shadow, penaltyUntilMs: p.untilMs };
+    consider(p.action, shadow, reason, s);
   }
   for (const s of evaluation.signals) {
     if (!s.fired || reasons.some((r) => r.detector === s.detector)) continue;
     const shadow = globalShadow || s.shadow;
-    consider(
-      s.action,
-      shadow,
-      {
-        detector: s.detector,
-        signal: s.signal,
-        value: s.value,
-        baseline: s.baseline,
-        threshold: s.threshold,
-        score: s.score,
-        windowMs: s.windowMs,
-        action: s.action,
-        shadow,
-      },
-      s,
-    );
+    consider(s.action, shadow, reasonOf(s, shadow), s);
   }
 
   const { action, wouldBe, rate, untilMs } = acc;
@@ -121,4 +93,9 @@ export function failOpenDecision(reason: FailOpenReason, identityKind: IdentityK
     failOpen: reason,
     policyChecksum,
   };
+}
+
+function reasonOf(s: Signal, shadow: boolean): Reason {
+  const { detector, signal, value, baseline, threshold, score, windowMs, action } = s;
+  return { detector, signal, value, baseline, threshold, score, windowMs, action, shadow };
 }

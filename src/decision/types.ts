@@ -1,4 +1,4 @@
-import type { DetectorAction } from '../detectors/types.js';
+import type { DetectorAction, Signal } from '../detectors/types.js';
 import type { IdentityKind } from '../request/types.js';
 
 /** Actions in order of force. */
@@ -9,20 +9,11 @@ export function stronger(a: Action, b: Action): boolean {
   return ACTION_ORDER.indexOf(a) > ACTION_ORDER.indexOf(b);
 }
 
-/** Why a decision was made: one per contributing detector. */
-export interface Reason {
-  detector: string;
-  signal: string;
-  value: number;
-  baseline: number;
-  threshold: number;
-  score: number;
-  windowMs: number;
-  action: DetectorAction;
-  shadow: boolean;
+/** Why a decision was made: one per contributing detector, in the detector's own terms. */
+export type Reason = Pick<Signal, 'detector' | 'signal' | 'value' | 'baseline' | 'threshold' | 'score' | 'windowMs' | 'action' | 'shadow'> & {
   /** Set when the reason is an active penalty (rather than, or as well as, this request's signal). */
   penaltyUntilMs?: number;
-}
+};
 
 export type FailOpenReason = 'store-timeout' | 'store-error' | 'breaker-open' | 'internal';
 
