@@ -1,0 +1,81 @@
+/** `vigil sim` (runSimCli), run in a child process against a scripted processor. */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { replyTo, setHeader, startProcessor } from '../helpers/ext-proc-test-servers.js';
+
+const cliModule = pathToFileURL(join(fileURLToPath(new URL('.', import.meta.url)), '../../src/envoy-sim/cli.js')).href;
+
+function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const script = `import(${JSON.stringify(cliModule)}).then(async (m) => { process.exitCode = await m.runSimCli(JSON.parse(process.argv[1])); });`;
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['--input-type=module', '-e', script, JSON.stringify(args)], { timeout: 15_000 }, (err, stdout, stderr) => {
+      // A CLI that does not exit is killed after 15 s and reported as exit code -1.
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+describe('vigil sim', () => {
+  it('prints a truthful --help and exits 0', async () => {
+    const { code, stdout } = await runCli(['--help']);
+    assert.equal(code, 0);
+    assert.match(stdout, /^Usage: vigil sim --target HOST:PORT/);
+    for (const flag of ['--method', '--path', '--header', '--data', '--source-address', '--upstream-status', '--config', '--repeat', '--json']) {
+      assert.ok(stdout.includes(flag), flag);
+    }
+  });
+
+  for (const [label, args] of [
+    ['no --target', []],
+    ['a target without a port', ['--target', 'localhost']],
+    ['an unknown option', ['--target', '127.0.0.1:1', '--frobnicate']],
+    ['a bad header', ['--target', '127.0.0.1:1', '-H', 'no-colon']],
+    ['a bad --repeat', ['--target', '127.0.0.1:1', '--repeat', '0']],
+    ['a missing --config file', ['--target', '127.0.0.1:1', '--config', '/nonexistent/sim.json']],
+  ] as Array<[string, string[]]>) {
+    it(`exits 2 with usage for ${label}`, async () => {
+      const { code, stderr } = await runCli(args);
+      assert.equal(code, 2);
+      assert.match(stderr, /^vigil sim: /);
+    });
+  }
+
+  it('exits 2 for an invalid config', async () => {
+    const file = join(tmpdir(), `envoy-sim-${process.pid}.json`);
+    writeFileSync(file, JSON.stringify({ processing_mode: { request_body_mode: 'FULL_DUPLEX_STREAMED' } }));
+    const { code, stderr } = await runCli(['--target', '127.0.0.1:1', '--config', file]);
+    assert.equal(code, 2);
+    assert.match(stderr, /FULL_DUPLEX_STREAMED is not supported/);
+  });
+
+  it('prints what the client receives, as JSON with --json', async () => {
+    const server = await startProcessor((req) =>
+      req.request === 'response_headers' ? replyTo(req, { header_mutation: { set_headers: [setHeader('x-seen', '1')] } }) : replyTo(req),
+    );
+    const file = join(tmpdir(), `envoy-sim-ok-${process.pid}.json`);
+    writeFileSync(file, JSON.stringify({ processing_mode: { request_body_mode: 'BUFFERED' } }));
+    try {
+      const args = ['--target', server.target, '--path', '/x', '-H', 'x-a: 1', '--data', 'hello', '--upstream-status', '201', '--config', file];
+      const json = await runCli([...args, '--json', '--repeat', '2']);
+      assert.equal(json.code, 0, json.stderr);
+      const out = JSON.parse(json.stdout) as { exchanges: Array<Record<string, unknown>>; stats: Record<string, number> };
+      assert.equal(out.exchanges.length, 2);
+      assert.equal(out.exchanges[0]?.['outcome'], 'passed');
+      assert.equal(out.exchanges[0]?.['status'], 201);
+      assert.deepEqual(out.exchanges[0]?.['headers'], [['x-seen', '1']]);
+      assert.equal(out.stats['streams_started'], 2);
+      assert.equal(server.calls[0]?.received[1]?.request_body?.body?.toString(), 'hello');
+      const text = await runCli(args);
+      assert.equal(text.code, 0, text.stderr);
+      assert.match(text.stdout, /^exchange 1: passed \(details: via_upstream\)\n< 201\n< x-seen: 1\n/);
+    } finally {
+      await server.close();
+    }
+  });
+});
