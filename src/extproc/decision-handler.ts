@@ -46,7 +46,7 @@ export function createDecisionHandler(deps: DecisionHandlerDeps): ExchangeHandle
         const decoded = decodeHeaderMap(map, deps.headerLimits);
         for (const p of decoded.problems) metrics.inputProblems.inc({ kind: p.split(':')[0] ?? 'header' });
         if (decoded.problems.length > 0) deps.problems.warn('header-input', { problems: decoded.problems.slice(0, 3) }, 'tolerated malformed or oversized headers');
-        spoofed = [...new Set(decoded.headers.entries().map(([k]) => k).filter((k) => k.startsWith('x-vigil-')))];
+        for (const name of decoded.headers.names()) if (name.startsWith('x-vigil-')) spoofed.push(name);
         facts = resolveFacts({ headers: decoded.headers, sourceAddress }, policy.identity, deps.pseudonymize);
         const evaluation = await evaluateDetectors(policy.detectors, facts, deps.store, nowMs);
         decision = decide({
@@ -83,6 +83,9 @@ export function createDecisionHandler(deps: DecisionHandlerDeps): ExchangeHandle
       }
       metrics.decisionSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
       return reply;
+    },
+    message(kind) {
+      metrics.messages.inc([kind]);
     },
     bodyChunk(_direction, _bytes, truncated) {
       if (truncated) metrics.inputProblems.inc({ kind: 'body-over-cap' });

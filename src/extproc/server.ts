@@ -2,7 +2,6 @@ import * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../obs/logger.js';
 import type { Metrics } from '../obs/metrics.js';
 import { formatAddress } from '../settings.js';
-import type { ProcessingRequest } from './messages.js';
 import { EXT_PROC_SERVICE_NAME, loadWire } from './proto.js';
 import type { Call, ExchangeHandler } from './stream.js';
 import { ExchangeStream } from './stream.js';
@@ -82,20 +81,20 @@ export class ExtProcServer {
   }
 
   private process(call: Call): void {
-    this.metrics.streams.inc();
+    this.metrics.streams.inc([]);
     if (this.streams.size >= this.options.maxStreams || this.status !== 'SERVING') {
       const why = this.status !== 'SERVING' ? 'draining' : 'over-max-streams';
       this.handler.problem(why, `refusing stream (${this.streams.size} open)`);
       call.emit('error', { code: grpc.status.RESOURCE_EXHAUSTED, details: `vigil: ${why}` });
       return;
     }
-    call.on('data', (m: ProcessingRequest) => this.metrics.messages.inc({ kind: m?.request ?? 'empty' }));
+    const live = this.metrics.live;
     const stream = new ExchangeStream(call, this.handler, this.options.maxBodyBytes, () => {
       this.streams.delete(stream);
-      this.metrics.streamsActive.set(this.streams.size);
+      live.streams = this.streams.size;
     });
     this.streams.add(stream);
-    this.metrics.streamsActive.set(this.streams.size);
+    live.streams = this.streams.size;
   }
 
   private setStatus(status: ServingStatus): void {

@@ -16,6 +16,8 @@ export type Call = grpc.ServerDuplexStream<ProcessingRequest, ProcessingResponse
 export interface ExchangeHandler {
   /** Decide on request headers. Must not throw: failures become fail-open answers inside. */
   requestHeaders(headers: HeaderMap | undefined, sourceAddress: string | undefined, observe: boolean): Promise<ProcessingResponse>;
+  /** Every message received, by kind (for metrics). */
+  message(kind: string): void;
   /** A body chunk's size (bytes kept for inspection are capped by the stream). */
   bodyChunk(direction: 'request' | 'response', bytes: number, truncated: boolean): void;
   /** The protocol was broken or something failed; counted and logged (throttled) by the handler. */
@@ -28,8 +30,8 @@ const ORDER: Record<Phase, number> = { idle: 0, headers: 1, body: 2, trailers: 3
 export class ExchangeStream {
   private readonly phase = { request: 'idle' as Phase, response: 'idle' as Phase };
   private readonly bodyBytes = { request: 0, response: 0 };
-  private tail: Promise<void> = Promise.resolve();
-  private pending = 0;
+  /** Messages received and not yet answered; the head is being handled. */
+  private readonly queue: ProcessingRequest[] = [];
   private closed = false;
   private sourceAddress: string | undefined;
   private idleWaiters: Array<() => void> = [];
@@ -53,7 +55,7 @@ export class ExchangeStream {
   }
 
   get busy(): boolean {
-    return this.pending > 0;
+    return this.queue.length > 0;
   }
 
   /** Drain: once in-flight messages are answered, close with OK so Envoy carries on without vigil. */
@@ -62,66 +64,93 @@ export class ExchangeStream {
   }
 
   private whenIdle(fn: () => void): void {
-    if (this.pending === 0) fn();
+    if (this.queue.length === 0) fn();
     else this.idleWaiters.push(fn);
   }
 
+  /**
+   * Serial per stream: a message is handled once every earlier one is answered, so replies keep
+   * Envoy's order. Only request headers wait for the store; everything else answers synchronously.
+   */
   private enqueue(msg: ProcessingRequest): void {
     if (this.closed) return;
-    this.pending++;
-    this.tail = this.tail
-      .then(() => this.handle(msg))
-      .catch((err: unknown) => {
-        if (err instanceof ProtocolError) {
-          this.handler.problem(err.kind, err.message);
-          this.finish(grpc.status.INVALID_ARGUMENT, `vigil: ${err.message}`);
-        } else {
-          // A bug of ours: close cleanly, so Envoy carries on without vigil even when fail-closed.
-          this.handler.problem('internal', String((err as Error)?.stack ?? err));
-          this.finish(grpc.status.OK);
-        }
-      })
-      .finally(() => {
-        this.pending--;
-        if (this.pending === 0) for (const fn of this.idleWaiters.splice(0)) fn();
-      });
+    this.handler.message(msg?.request ?? 'empty');
+    this.queue.push(msg);
+    if (this.queue.length === 1) this.next();
   }
 
-  private async handle(msg: ProcessingRequest): Promise<void> {
-    if (this.closed) return;
+  private next(): void {
+    while (this.queue.length > 0) {
+      const msg = this.queue[0]!;
+      let reply: ProcessingResponse | Promise<ProcessingResponse> | null;
+      try {
+        reply = this.closed ? null : this.handle(msg);
+      } catch (err) {
+        this.fail(err);
+        reply = null;
+      }
+      if (reply instanceof Promise) {
+        reply.then(
+          (r) => this.answered(msg, r),
+          (err: unknown) => {
+            this.fail(err);
+            this.answered(msg, null);
+          },
+        );
+        return;
+      }
+      this.answered(msg, reply, false);
+    }
+  }
+
+  /** Writes the reply of the head message and, when called asynchronously, moves on. */
+  private answered(msg: ProcessingRequest, reply: ProcessingResponse | null, resume = true): void {
+    if (reply && msg.observability_mode !== true) this.write(reply);
+    this.queue.shift();
+    if (this.queue.length === 0) for (const fn of this.idleWaiters.splice(0)) fn();
+    else if (resume) this.next();
+  }
+
+  private fail(err: unknown): void {
+    if (err instanceof ProtocolError) {
+      this.handler.problem(err.kind, err.message);
+      this.finish(grpc.status.INVALID_ARGUMENT, `vigil: ${err.message}`);
+    } else {
+      // A bug of ours: close cleanly, so Envoy carries on without vigil even when fail-closed.
+      this.handler.problem('internal', String((err as Error)?.stack ?? err));
+      this.finish(grpc.status.OK);
+    }
+  }
+
+  /** The reply to one message (a promise only for request headers). Throws ProtocolError. */
+  private handle(msg: ProcessingRequest): ProcessingResponse | Promise<ProcessingResponse> {
     const kind = msg.request;
     if (!kind) throw new ProtocolError('empty-message', 'ProcessingRequest with no request field set');
     const observe = msg.observability_mode === true;
-    this.sourceAddress ??= sourceAddressOf(msg.attributes);
+    if (this.sourceAddress === undefined && msg.attributes) this.sourceAddress = sourceAddressOf(msg.attributes);
     const direction = kind.startsWith('request') ? 'request' : 'response';
     const next: Phase = kind.endsWith('headers') ? 'headers' : kind.endsWith('body') ? 'body' : 'trailers';
     this.advance(direction, next, kind);
 
-    let reply: ProcessingResponse;
     switch (kind) {
       case 'request_headers':
-        reply = await this.handler.requestHeaders(msg.request_headers?.headers, this.sourceAddress, observe);
-        break;
+        return this.handler.requestHeaders(msg.request_headers?.headers, this.sourceAddress, observe);
       case 'response_headers':
-        reply = continueHeaders('response_headers');
-        break;
+        return continueHeaders('response_headers');
       case 'request_body':
       case 'response_body': {
         const size = (msg[kind]?.body ?? Buffer.alloc(0)).length;
         const before = this.bodyBytes[direction];
         this.bodyBytes[direction] = before + size;
         this.handler.bodyChunk(direction, size, before + size > this.maxBodyBytes);
-        reply = { [kind]: {} };
-        break;
+        return { [kind]: {} };
       }
       case 'request_trailers':
       case 'response_trailers':
-        reply = { [kind]: {} };
-        break;
+        return { [kind]: {} };
       default:
         throw new ProtocolError('unknown-message', `unknown ProcessingRequest field ${String(kind)}`);
     }
-    if (!observe) this.write(reply);
   }
 
   /** Per direction: headers once, then any body chunks, then trailers once. */

@@ -12,7 +12,7 @@ export function reportDecision(d: Decision, facts: RequestFacts | null, metrics:
   const shadowed = d.shadowAction !== null;
   const counted = d.shadowAction ?? d.action;
   const decider = d.reasons.find((r) => r.action === counted && r.shadow === shadowed) ?? d.reasons[0];
-  metrics.decisions.inc({ action: counted, detector: decider?.detector ?? 'none', shadow: String(shadowed) });
+  metrics.decisions.inc([counted, decider?.detector ?? 'none', shadowed ? 'true' : 'false']);
   if (d.failOpen) metrics.failOpen.inc({ reason: d.failOpen });
   if (counted === 'allow') return;
   logger.info(

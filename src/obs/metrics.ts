@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Tally } from './tally.js';
 
 /**
  * vigil's metrics on an injected registry (house style, habit 9). Labels are low-cardinality only:
@@ -6,14 +7,18 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
  */
 export function createMetrics(registry: Registry) {
   const r = [registry];
+  /** Open streams, read by the gauge at scrape time (the server keeps it current). */
+  const live = { streams: 0 };
   return {
     registry,
-    decisions: new Counter({
-      name: 'vigil_decisions_total',
-      help: 'Decisions by action, deciding detector ("none" for allow) and whether they were shadowed',
-      labelNames: ['action', 'detector', 'shadow'] as const,
-      registers: r,
-    }),
+    live,
+    /** Per request: a Tally (plain Map increments, flushed to prom-client on scrape). */
+    decisions: new Tally(
+      'vigil_decisions_total',
+      'Decisions by action, deciding detector ("none" for allow) and whether they were shadowed',
+      ['action', 'detector', 'shadow'] as const,
+      registry,
+    ),
     decisionSeconds: new Histogram({
       name: 'vigil_decision_duration_seconds',
       help: 'Time from request headers received to the reply written, store round trip included',
@@ -49,15 +54,14 @@ export function createMetrics(registry: Registry) {
       labelNames: ['reason'] as const,
       registers: r,
     }),
-    streams: new Counter({
-      name: 'vigil_streams_total',
-      help: 'ext_proc streams opened',
-      registers: r,
-    }),
+    streams: new Tally('vigil_streams_total', 'ext_proc streams opened', [] as const, registry),
     streamsActive: new Gauge({
       name: 'vigil_streams_active',
       help: 'ext_proc streams currently open',
       registers: r,
+      collect() {
+        this.set(live.streams);
+      },
     }),
     streamErrors: new Counter({
       name: 'vigil_stream_errors_total',
@@ -65,12 +69,7 @@ export function createMetrics(registry: Registry) {
       labelNames: ['kind'] as const,
       registers: r,
     }),
-    messages: new Counter({
-      name: 'vigil_messages_total',
-      help: 'ext_proc messages received, by kind',
-      labelNames: ['kind'] as const,
-      registers: r,
-    }),
+    messages: new Tally('vigil_messages_total', 'ext_proc messages received, by kind', ['kind'] as const, registry),
     inputProblems: new Counter({
       name: 'vigil_input_problems_total',
       help: 'Oversized, truncated or malformed input that vigil tolerated, by kind',

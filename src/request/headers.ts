@@ -12,28 +12,42 @@ import type { HeaderMap } from '../extproc/messages.js';
 /** An ordered multi-map of headers; names are lower-cased on construction and lookup. */
 export class HeaderList {
   private readonly list: ReadonlyArray<readonly [string, string]>;
-  private readonly byName = new Map<string, string[]>();
+  /** First value per name; later values of repeated names live in `more` (rare, so not paid for per header). */
+  private readonly first = new Map<string, string>();
+  private more: Map<string, string[]> | undefined;
 
   constructor(pairs: ReadonlyArray<readonly [name: string, value: string]>) {
     const list: Array<readonly [string, string]> = [];
     for (const [rawName, value] of pairs) {
       const name = rawName.toLowerCase();
       list.push([name, value]);
-      const values = this.byName.get(name);
-      if (values) values.push(value);
-      else this.byName.set(name, [value]);
+      if (!this.first.has(name)) this.first.set(name, value);
+      else {
+        this.more ??= new Map();
+        const values = this.more.get(name);
+        if (values) values.push(value);
+        else this.more.set(name, [value]);
+      }
     }
     this.list = list;
   }
 
   /** The first value of `name`, or undefined. */
   get(name: string): string | undefined {
-    return this.byName.get(name.toLowerCase())?.[0];
+    return this.first.get(name.toLowerCase());
   }
 
   /** Every value of `name`, in arrival order (empty when absent). */
   all(name: string): string[] {
-    return [...(this.byName.get(name.toLowerCase()) ?? [])];
+    const key = name.toLowerCase();
+    const head = this.first.get(key);
+    if (head === undefined) return [];
+    return [head, ...(this.more?.get(key) ?? [])];
+  }
+
+  /** The distinct header names, in order of first arrival. */
+  names(): IterableIterator<string> {
+    return this.first.keys();
   }
 
   /** Every [name, value] pair, in arrival order. */
@@ -98,7 +112,7 @@ export function decodeHeaderMap(map: HeaderMap | undefined, limits: HeaderLimits
 
 function valueBytes(raw: Uint8Array | undefined, value: string | undefined): Buffer {
   if (raw instanceof Uint8Array && raw.length > 0) {
-    return Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
+    return Buffer.isBuffer(raw) ? raw : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
   }
   if (typeof value === 'string' && value.length > 0) return Buffer.from(value, 'utf8');
   return Buffer.alloc(0);

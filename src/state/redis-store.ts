@@ -119,6 +119,17 @@ export class RedisStore implements StateStore {
 
   async run(batches: Batch[], nowMs: number): Promise<BatchResult[]> {
     if (batches.length === 0) return [];
+    if (batches.length === 1) {
+      // The common case: one subject, one EVALSHA, no pipeline object (cheaper on the Node side).
+      const b = batches[0]!;
+      let reply: unknown;
+      try {
+        reply = await (this.redis as unknown as VigilCommands).vigilBatch(...batchArgs(b, nowMs));
+      } catch (err) {
+        throw unavailable(err);
+      }
+      return [parseBatch(b, reply)];
+    }
     const pipeline = this.redis.pipeline();
     const commands = pipeline as unknown as VigilCommands;
     for (const b of batches) commands.vigilBatch(...batchArgs(b, nowMs));

@@ -1,0 +1,72 @@
+/**
+ * Parent side of bench/target.ts: starts a target in its own (pinned) process and talks to it over IPC.
+ * taskset execs node, so the pid we spawn is the server's pid (used for /proc CPU readings).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { FromTarget } from './target.js';
+import type { TargetName } from './types.js';
+
+export interface TargetHandle {
+  name: TargetName;
+  pid: number;
+  grpcPort: number;
+  adminPort: number | null;
+  /** Messages the bare server answered (bare only; -1 for vigil, which has /metrics). */
+  answered(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+const TARGET_JS = join(fileURLToPath(new URL('.', import.meta.url)), 'target.js');
+
+function nextMessage<T extends FromTarget['type']>(child: ChildProcess, type: T, timeoutMs: number): Promise<Extract<FromTarget, { type: T }>> {
+  return new Promise((resolve, reject) => {
+    const onMessage = (msg: FromTarget): void => {
+      if (msg.type === 'failed') finish(new Error(msg.error));
+      else if (msg.type === type) finish(null, msg as Extract<FromTarget, { type: T }>);
+    };
+    const onExit = (code: number | null): void => finish(new Error(`target exited (code ${code}) before '${type}'`));
+    const timer = setTimeout(() => finish(new Error(`no '${type}' from the target within ${timeoutMs} ms`)), timeoutMs);
+    const finish = (err: Error | null, msg?: Extract<FromTarget, { type: T }>): void => {
+      clearTimeout(timer);
+      child.off('message', onMessage);
+      child.off('exit', onExit);
+      if (err) reject(err);
+      else resolve(msg!);
+    };
+    child.on('message', onMessage);
+    child.once('exit', onExit);
+  });
+}
+
+export async function spawnTarget(name: TargetName, pin: string[], env: Record<string, string>): Promise<TargetHandle> {
+  const argv = [...pin, process.execPath, TARGET_JS, name];
+  const child = spawn(argv[0]!, argv.slice(1), {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    env: { ...process.env, ...env },
+  });
+  const ready = await nextMessage(child, 'ready', 15_000).catch((err: Error) => {
+    child.kill('SIGKILL');
+    throw new Error(`${name} did not start: ${err.message}`);
+  });
+  return {
+    name,
+    pid: ready.pid,
+    grpcPort: ready.grpcPort,
+    adminPort: ready.adminPort,
+    async answered() {
+      const reply = nextMessage(child, 'answered', 5000);
+      child.send({ type: 'answered' });
+      return (await reply).count;
+    },
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      child.send({ type: 'stop' });
+      const timer = setTimeout(() => child.kill('SIGKILL'), 8000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}

@@ -1,0 +1,51 @@
+import { Counter } from 'prom-client';
+import type { Registry } from 'prom-client';
+
+/**
+ * A labelled Prometheus counter for the request path: increments are plain Map updates (no label
+ * hashing or validation per request) and are handed to prom-client when the registry is scraped.
+ * Label values must come from a small, known set (the caller's responsibility, as for any label).
+ */
+export class Tally<L extends string> {
+  private readonly pending = new Map<string, number>();
+  readonly counter: Counter<L>;
+
+  constructor(name: string, help: string, private readonly labelNames: readonly L[], registry: Registry) {
+    const pending = this.pending;
+    const names = labelNames;
+    this.counter = new Counter<L>({
+      name,
+      help,
+      labelNames: [...labelNames],
+      registers: [registry],
+      collect() {
+        for (const [key, n] of pending) {
+          const values = key.split('\u0000');
+          const labels = Object.fromEntries(names.map((l, i) => [l, values[i] ?? ''])) as Partial<Record<L, string>>;
+          this.inc(labels, n);
+        }
+        pending.clear();
+      },
+    });
+  }
+
+  /** Adds 1 (or n) to the series with these label values, given in labelNames order. */
+  inc(values: readonly string[], n = 1): void {
+    const key = values.length === 1 ? values[0]! : values.join('\u0000');
+    this.pending.set(key, (this.pending.get(key) ?? 0) + n);
+  }
+
+  /** The series' value (scrape-equivalent), for tests. */
+  async value(labels: Partial<Record<L, string>> = {}): Promise<number> {
+    const m = await this.counter.get();
+    let sum = 0;
+    for (const v of m.values) {
+      if (Object.entries(labels).every(([k, want]) => String((v.labels as Record<string, unknown>)[k]) === want)) sum += v.value;
+    }
+    return sum;
+  }
+
+  get labels(): readonly L[] {
+    return this.labelNames;
+  }
+}
