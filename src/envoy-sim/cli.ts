@@ -17,8 +17,8 @@ Options:
   --path PATH                 request path (default /)
   -H, --header 'NAME: VALUE'  a request header; repeatable ('Host: x' sets :authority)
   --data STRING               request body; adds content-length unless a header sets it
-  --source-address IP:PORT    the client address, for the source.address attribute
-                              (sent only if the config lists it in request_attributes)
+  --source-address IP:PORT    the client address, for the source.address attribute (added to
+                              request_attributes unless --config sets request_attributes itself)
   --upstream-status CODE      status the simulated upstream answers with (default 200)
   --config FILE.json          filter config (SimFilterConfig: processing_mode, message_timeout_ms,
                               failure_mode_allow, mutation_rules, envoy_version, ...)
@@ -107,6 +107,10 @@ function parse(argv: string[]): SimArgs | 'help' {
     if (typeof config !== 'object' || config === null || Array.isArray(config)) {
       throw new UsageError(`--config ${values.config}: must hold a JSON object`);
     }
+  }
+  // Giving a client address means "send it as Envoy would": configure the attribute unless told otherwise.
+  if (exchange.sourceAddress !== undefined && config.request_attributes === undefined) {
+    config = { ...config, request_attributes: ['source.address'] };
   }
   return {
     target: values.target,

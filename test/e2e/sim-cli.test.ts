@@ -1,0 +1,27 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { promisify } from 'node:util';
+import { projectRoot } from '../../src/paths.js';
+import type { TestVigil } from '../helpers/vigil.js';
+import { startTestVigil } from '../helpers/vigil.js';
+
+const run = promisify(execFile);
+let vigil: TestVigil;
+before(async () => {
+  vigil = await startTestVigil();
+});
+after(async () => vigil.shutdown());
+
+test('the README’s `vigil sim` command against vigil: the client address arrives, a flood is throttled', async () => {
+  const { stdout } = await run(
+    process.execPath,
+    [join(projectRoot, 'bin', 'vigil'), 'sim', '--target', vigil.target, '--path', '/api/orders/42', '-H', 'x-api-key: flood', '--source-address', '203.0.113.8:5555', '--repeat', '121', '--json'],
+    { timeout: 60_000, maxBuffer: 16 << 20 },
+  );
+  assert.match(stdout, /"status":\s*429/);
+  const decision = vigil.logs.find('decision')[0] as { clientIp?: string; action?: string } | undefined;
+  assert.equal(decision?.action, 'throttle');
+  assert.equal(decision?.clientIp, '203.0.113.8', 'source.address is sent when --source-address is given');
+});
