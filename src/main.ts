@@ -17,7 +17,7 @@ import { createPseudonymizer } from './request/keyed-hash.js';
 import type { Settings } from './settings.js';
 import { GuardedStore } from './state/guarded-store.js';
 import { MemoryStore } from './state/memory-store.js';
-import { createRedisStore } from './state/redis-store.js';
+import { RedisStore, createRedisStore } from './state/redis-store.js';
 import type { StateStore } from './state/store.js';
 
 export interface StartOptions {
@@ -66,6 +66,10 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
   const pseudonymize = createPseudonymizer(secret);
 
   const inner = opts.store ?? (settings.redisUrl ? createRedisStore(settings.redisUrl) : new MemoryStore());
+  if (inner instanceof RedisStore) {
+    // Serve either way (decisions fail open until Redis answers), but say so once at start-up.
+    await inner.ready(2000).catch((err: Error) => logger.warn({ err: err.message }, 'Redis is not reachable yet: failing open until it is'));
+  }
   const store = new GuardedStore(
     inner,
     { timeoutMs: settings.storeTimeoutMs, errorThresholdPercent: settings.breakerErrorPercent, resetTimeoutMs: settings.breakerResetMs },

@@ -23,7 +23,7 @@ export interface Settings {
   breakerResetMs: number;
   /** Largest body vigil keeps per direction for inspection; beyond it the rest passes uninspected. */
   maxBodyBytes: number;
-  /** Concurrent ext_proc streams; past it new streams are closed cleanly (Envoy passes them on). */
+  /** Concurrent ext_proc streams; past it new streams get RESOURCE_EXHAUSTED (Envoy fails open with failure_mode_allow). */
   maxStreams: number;
   /** Largest gRPC message accepted (grpc-js defaults to 4 MiB; a BUFFERED body may be larger). */
   maxMessageBytes: number;
@@ -43,7 +43,7 @@ export const SETTINGS_DOC: ReadonlyArray<{ name: string; default: string; meanin
   { name: 'VIGIL_BREAKER_ERROR_PERCENT', default: '50', meaning: 'store breaker opens when this % of recent calls fail' },
   { name: 'VIGIL_BREAKER_RESET_MS', default: '5000', meaning: 'open breaker retries the store after this long' },
   { name: 'VIGIL_MAX_BODY_BYTES', default: '1048576', meaning: 'body bytes kept per direction for inspection' },
-  { name: 'VIGIL_MAX_STREAMS', default: '10000', meaning: 'concurrent ext_proc streams; beyond it new streams are closed cleanly (Envoy continues without vigil)' },
+  { name: 'VIGIL_MAX_STREAMS', default: '10000', meaning: 'concurrent ext_proc streams; beyond it new streams get RESOURCE_EXHAUSTED (Envoy fails open with failure_mode_allow)' },
   { name: 'VIGIL_MAX_MESSAGE_BYTES', default: '16777216', meaning: 'largest gRPC message accepted' },
   { name: 'VIGIL_DRAIN_TIMEOUT_MS', default: '5000', meaning: 'on SIGTERM, time given to in-flight streams before they are closed' },
 ];

@@ -54,10 +54,6 @@ export class ExchangeStream {
     call.on('close', () => this.markClosed());
   }
 
-  get busy(): boolean {
-    return this.queue.length > 0;
-  }
-
   /** Drain: once in-flight messages are answered, close with OK so Envoy carries on without vigil. */
   closeWhenIdle(): void {
     this.whenIdle(() => this.finish(grpc.status.OK));
