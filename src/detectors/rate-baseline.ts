@@ -48,10 +48,6 @@ export class RateBaselineDetector implements Detector {
     this.alpha = 1 - Math.pow(2, -config.bucketMs / config.halfLifeMs);
   }
 
-  get prior(): { mean: number; variance: number } {
-    return { mean: this.priorMean, variance: this.priorVariance };
-  }
-
   plan(facts: RequestFacts): Plan {
     const c = this.config;
     const op: RateOp = {

@@ -209,6 +209,14 @@ export class ExchangeRun {
   }
 
   private finish(outcome: SimOutcome): void {
+    this.end(() => this.settle?.resolve(this.result(outcome)));
+  }
+
+  private fail(error: Error): void {
+    this.end(() => this.settle?.reject(error));
+  }
+
+  private end(settle: () => void): void {
     if (this.done) return;
     this.done = true;
     clearTimeout(this.watchdog);
@@ -217,19 +225,7 @@ export class ExchangeRun {
     // Envoy destroys the filter after the event that completed the stream.
     queueMicrotask(() => {
       this.filter.onDestroy();
-      this.settle?.resolve(this.result(outcome));
-    });
-  }
-
-  private fail(error: Error): void {
-    if (this.done) return;
-    this.done = true;
-    clearTimeout(this.watchdog);
-    this.filter.decoderFm.abort();
-    this.filter.encoderFm.abort();
-    queueMicrotask(() => {
-      this.filter.onDestroy();
-      this.settle?.reject(error);
+      settle();
     });
   }
 

@@ -1,5 +1,5 @@
 import { decide, failOpenDecision } from '../decision/decide.js';
-import type { Decision } from '../decision/types.js';
+import type { Decision, FailOpenReason } from '../decision/types.js';
 import { evaluateDetectors, runBackground } from '../detectors/engine.js';
 import { StoreUnavailableError } from '../errors.js';
 import type { Clock } from '../clock.js';
@@ -15,6 +15,12 @@ import type { StateStore } from '../state/store.js';
 import type { HeaderMap, ProcessingResponse } from './messages.js';
 import { continueHeaders, replyToRequestHeaders } from './respond.js';
 import type { ExchangeHandler } from './stream.js';
+
+const FAIL_OPEN: Record<StoreUnavailableError['reason'], FailOpenReason> = {
+  timeout: 'store-timeout',
+  error: 'store-error',
+  'breaker-open': 'breaker-open',
+};
 
 export interface DecisionHandlerDeps {
   policy: () => Policy;
@@ -44,8 +50,11 @@ export function createDecisionHandler(deps: DecisionHandlerDeps): ExchangeHandle
       let spoofed: string[] = [];
       try {
         const decoded = decodeHeaderMap(map, deps.headerLimits);
-        for (const p of decoded.problems) metrics.inputProblems.inc({ kind: p.split(':')[0] ?? 'header' });
-        if (decoded.problems.length > 0) deps.problems.warn('header-input', { problems: decoded.problems.slice(0, 3) }, 'tolerated malformed or oversized headers');
+        if (decoded.problems.length > 0) {
+          // The problems are prose (for the log); the metric label stays one fixed kind.
+          metrics.inputProblems.inc({ kind: 'header' }, decoded.problems.length);
+          deps.problems.warn('header-input', { problems: decoded.problems.slice(0, 3) }, 'tolerated malformed or oversized headers');
+        }
         for (const name of decoded.headers.names()) if (name.startsWith('x-vigil-')) spoofed.push(name);
         facts = resolveFacts({ headers: decoded.headers, sourceAddress }, policy.identity, deps.pseudonymize);
         const evaluation = await evaluateDetectors(policy.detectors, facts, deps.store, nowMs);
@@ -62,14 +71,7 @@ export function createDecisionHandler(deps: DecisionHandlerDeps): ExchangeHandle
           deps.problems.warn('background', { err: String(err) }, 'detector background work failed'),
         );
       } catch (err) {
-        const reason =
-          err instanceof StoreUnavailableError
-            ? err.reason === 'timeout'
-              ? 'store-timeout'
-              : err.reason === 'breaker-open'
-                ? 'breaker-open'
-                : 'store-error'
-            : 'internal';
+        const reason: FailOpenReason = err instanceof StoreUnavailableError ? FAIL_OPEN[err.reason] : 'internal';
         if (reason === 'internal') deps.problems.warn('internal', { err: String((err as Error)?.stack ?? err) }, 'decision failed: allowing');
         decision = failOpenDecision(reason, facts?.identity.kind ?? 'ip', policy.checksum);
       }

@@ -10,9 +10,8 @@ export class Tally<L extends string> {
   private readonly pending = new Map<string, number>();
   readonly counter: Counter<L>;
 
-  constructor(name: string, help: string, private readonly labelNames: readonly L[], registry: Registry) {
+  constructor(name: string, help: string, labelNames: readonly L[], registry: Registry) {
     const pending = this.pending;
-    const names = labelNames;
     this.counter = new Counter<L>({
       name,
       help,
@@ -21,7 +20,7 @@ export class Tally<L extends string> {
       collect() {
         for (const [key, n] of pending) {
           const values = key.split('\u0000');
-          const labels = Object.fromEntries(names.map((l, i) => [l, values[i] ?? ''])) as Partial<Record<L, string>>;
+          const labels = Object.fromEntries(labelNames.map((l, i) => [l, values[i] ?? ''])) as Partial<Record<L, string>>;
           this.inc(labels, n);
         }
         pending.clear();
@@ -33,19 +32,5 @@ export class Tally<L extends string> {
   inc(values: readonly string[], n = 1): void {
     const key = values.length === 1 ? values[0]! : values.join('\u0000');
     this.pending.set(key, (this.pending.get(key) ?? 0) + n);
-  }
-
-  /** The series' value (scrape-equivalent), for tests. */
-  async value(labels: Partial<Record<L, string>> = {}): Promise<number> {
-    const m = await this.counter.get();
-    let sum = 0;
-    for (const v of m.values) {
-      if (Object.entries(labels).every(([k, want]) => String((v.labels as Record<string, unknown>)[k]) === want)) sum += v.value;
-    }
-    return sum;
-  }
-
-  get labels(): readonly L[] {
-    return this.labelNames;
   }
 }

@@ -22,7 +22,9 @@ export class Fields {
     }
   }
 
+  /** Whether the key holds a value; counts as reading it (an explicit null is then accepted as absent). */
   has(key: string): boolean {
+    this.seen.add(key);
     return this.obj[key] !== undefined && this.obj[key] !== null;
   }
 

@@ -81,7 +81,7 @@ export function compilePolicy(text: string, source: string): Policy {
 
 function readIdentity(f: Fields) {
   const d = defaultIdentityConfig;
-  const rawOrder = f.has('order') ? f.list('order') : (f.raw('order'), d.order);
+  const rawOrder = f.has('order') ? f.list('order') : d.order;
   const order: IdentityKind[] = [];
   for (const [i, k] of rawOrder.entries()) {
     if (typeof k !== 'string' || !(IDENTITY_KINDS as readonly string[]).includes(k)) {
@@ -108,11 +108,11 @@ function readIdentity(f: Fields) {
 
 function readResponses(f: Fields): ResponsesConfig {
   const c = new Fields(f.raw('challenge'), `${f.where}.challenge`, f.problems);
-  const maxAge = c.has('max_age') ? c.duration('max_age', undefined, 0, 30 * 86_400_000) : (c.raw('max_age'), null);
+  const maxAge = c.has('max_age') ? c.duration('max_age', undefined, 0, 30 * 86_400_000) : null;
   const quoted = /^[\x20-\x21\x23-\x5b\x5d-\x7e]*$/; // RFC 7230 quoted-string content without quotes or backslashes
   const res: ResponsesConfig = {
     challenge: {
-      acrValues: c.has('acr_values') ? c.string('acr_values', undefined, quoted) : (c.raw('acr_values'), ''),
+      acrValues: c.has('acr_values') ? c.string('acr_values', undefined, quoted) : '',
       maxAgeS: maxAge === null ? null : Math.floor(maxAge / 1000),
       errorDescription: c.string('error_description', 'A stronger authentication is required', quoted),
     },
