@@ -5,7 +5,7 @@ import type { Action, Decision, FailOpenReason, Reason } from './types.js';
 import { stronger } from './types.js';
 
 export interface DecideInput {
-  evaluation: Evaluation;
+  evaluation: Pick<Evaluation, 'signals' | 'penalties'>;
   detectors: readonly Detector[];
   globalShadow: boolean;
   identityKind: IdentityKind;

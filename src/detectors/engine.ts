@@ -1,24 +1,31 @@
-import type { RequestFacts } from '../request/types.js';
-import type { Batch, Penalty, PenaltyRule, StateStore } from '../state/store.js';
-import type { Detector, Signal } from './types.js';
+import type { Exchange, Phase } from '../request/exchange.js';
+import type { Batch, BatchResult, Penalty, PenaltyRule, StateStore } from '../state/store.js';
+import type { Detector, PlanPart, Signal } from './types.js';
 
 export interface Evaluation {
   signals: Signal[];
-  /** Active penalties of the request's subjects (identity first). */
+  /** Active penalties of the subjects read (identity first when it was read). */
   penalties: Penalty[];
+  /** Penalties set by this evaluation (a rule fired and was stronger than what was active). */
+  newPenalties: Array<Penalty & { subject: string }>;
 }
 
+export const EMPTY_EVALUATION: Evaluation = { signals: [], penalties: [], newPenalties: [] };
+
 /**
- * Runs every detector of the policy for one request: collects their plans into one batch per subject
- * (the identity's batch always exists, so its penalty is always read), executes them in ONE store
- * round trip, and hands each detector its slice of results. Throws StoreUnavailableError (from the
- * guarded store) for the stream handler to turn into a fail-open answer.
+ * Runs every detector of the policy for some phases of one exchange: collects their plans into one
+ * batch per subject, executes them in ONE store round trip, and hands each detector its slices of
+ * results. With `readIdentity` the identity's batch always exists, so its penalty is always read
+ * (request and login phases decide). Throws StoreUnavailableError (from the guarded store) for the
+ * caller to turn into a fail-open answer.
  */
 export async function evaluateDetectors(
   detectors: readonly Detector[],
-  facts: RequestFacts,
+  x: Exchange,
+  phases: readonly Phase[],
   store: StateStore,
   nowMs: number,
+  readIdentity: boolean,
 ): Promise<Evaluation> {
   const batches = new Map<string, Batch>();
   const batchOf = (subject: string): Batch => {
@@ -29,38 +36,67 @@ export async function evaluateDetectors(
     }
     return b;
   };
-  batchOf(facts.identity.id);
+  if (readIdentity) batchOf(x.facts.identity.id);
 
-  const slices: Array<{ detector: Detector; subject: string; from: number; count: number }> = [];
-  for (const detector of detectors) {
-    const plan = detector.plan(facts, nowMs);
-    if (!plan) continue;
-    const batch = batchOf(plan.subject);
-    const from = batch.ops.length;
-    batch.ops.push(...plan.ops);
-    for (const rule of plan.rules) {
-      const { action, penaltyMs, name } = detector.config;
-      if (action === 'tag') continue;
-      const r: PenaltyRule = { op: from + rule.op, above: rule.above, action, durationMs: penaltyMs, detector: name };
-      batch.rules!.push(r);
+  type Slice = { subject: string; from: number; count: number };
+  const plans: Array<{ detector: Detector; phase: Phase; slices: Slice[] }> = [];
+  for (const phase of phases) {
+    for (const detector of detectors) {
+      const plan = detector.plan(x, phase, nowMs);
+      if (!plan) continue;
+      const parts: PlanPart[] = Array.isArray(plan) ? plan : [plan];
+      const slices = parts.map((part) => addPart(batchOf(part.subject), part, detector));
+      plans.push({ detector, phase, slices });
     }
-    slices.push({ detector, subject: plan.subject, from, count: plan.ops.length });
   }
+  if (batches.size === 0) return EMPTY_EVALUATION;
 
   const list = [...batches.values()];
   const results = await store.run(list, nowMs);
-  const bySubject = new Map(list.map((b, i) => [b.subject, results[i]!] as const));
+  const bySubject = new Map<string, BatchResult>(list.map((b, i) => [b.subject, results[i]!] as const));
 
   const signals: Signal[] = [];
-  for (const s of slices) {
-    const r = bySubject.get(s.subject);
-    if (!r) continue;
-    const signal = s.detector.evaluate(r.results.slice(s.from, s.from + s.count), facts);
+  for (const p of plans) {
+    const slices = p.slices.map((s) => bySubject.get(s.subject)?.results.slice(s.from, s.from + s.count) ?? []);
+    const signal = p.detector.evaluate(slices, x, p.phase);
     if (signal) signals.push(signal);
   }
   const penalties: Penalty[] = [];
-  for (const r of results) if (r.penalty) penalties.push(r.penalty);
-  return { signals, penalties };
+  const newPenalties: Evaluation['newPenalties'] = [];
+  list.forEach((b, i) => {
+    const r = results[i]!;
+    if (!r.penalty) return;
+    penalties.push(r.penalty);
+    if (r.fired.length > 0 && r.penalty.sinceMs === nowMs) newPenalties.push({ ...r.penalty, subject: b.subject });
+  });
+  return { signals, penalties, newPenalties };
+}
+
+function addPart(batch: Batch, part: PlanPart, detector: Detector): { subject: string; from: number; count: number } {
+  const from = batch.ops.length;
+  batch.ops.push(...part.ops);
+  const { action, penaltyMs, name } = detector.config;
+  if (action !== 'tag') {
+    for (const rule of part.rules) {
+      const r: PenaltyRule = { op: from + rule.op, above: rule.above, action, durationMs: penaltyMs, detector: name };
+      if (rule.per !== undefined) {
+        r.per = from + rule.per;
+        if (rule.perAtLeast !== undefined) r.perAtLeast = rule.perAtLeast;
+      }
+      batch.rules!.push(r);
+    }
+  }
+  return { subject: part.subject, from, count: part.ops.length };
+}
+
+/** Combines the evaluations of two phases of one exchange (headers, then body) for one decision. */
+export function mergeEvaluations(a: Evaluation, b: Evaluation): Evaluation {
+  const seen = new Set(a.penalties.map((p) => `${p.detector}|${p.sinceMs}|${p.untilMs}`));
+  return {
+    signals: [...a.signals, ...b.signals],
+    penalties: [...a.penalties, ...b.penalties.filter((p) => !seen.has(`${p.detector}|${p.sinceMs}|${p.untilMs}`))],
+    newPenalties: [...a.newPenalties, ...b.newPenalties],
+  };
 }
 
 /** Starts each detector's off-path work; errors go to onError, never to a request. */

@@ -1,6 +1,7 @@
 import type { Fields } from '../policy/fields.js';
-import type { RequestFacts } from '../request/types.js';
+import type { Exchange, Phase } from '../request/exchange.js';
 import type { OpResult, RateOp, StateStore } from '../state/store.js';
+import { appliesTo } from './applies.js';
 import { subjectOf } from './subject.js';
 import type { Detector, DetectorBase, DetectorFactory, Plan, Signal } from './types.js';
 
@@ -9,6 +10,11 @@ import type { Detector, DetectorBase, DetectorFactory, Plan, Signal } from './ty
  * subject's own EWMA mean and variance of past buckets as a z-score. Newcomers borrow a prior learned
  * from the population of subjects; a variance floor (and the Poisson floor var ≥ mean) and a minimum
  * volume keep small numbers from looking like attacks. Maths: docs/detectors.md.
+ *
+ * Options: per_endpoint keeps one baseline per subject × endpoint group (and one population prior per
+ * group); seasonal keeps one baseline per hour of the week (UTC), for subjects whose normal follows
+ * the week (an endpoint's total traffic); rule `ratio` fires on current > ratio_k × the average
+ * instead of on the z-score.
  */
 export interface RateBaselineConfig extends DetectorBase {
   type: 'rate-baseline';
@@ -23,7 +29,14 @@ export interface RateBaselineConfig extends DetectorBase {
   clampZ: number;
   learnPopulation: boolean;
   stateTtlMs: number;
+  perEndpoint: boolean;
+  seasonal: boolean;
+  rule: 'z' | 'ratio';
+  ratioK: number;
 }
+
+const HOUR_MS = 3_600_000;
+const WEEK_MS = 7 * 24 * HOUR_MS;
 
 /** How often the population prior is merged and refreshed (clock time, so replay is deterministic). */
 const POPULATION_REFRESH_MS = 5000;
@@ -33,78 +46,121 @@ const POPULATION_ALPHA = 0.01;
 /** Decayed sample weight the merged population estimate needs before it replaces the configured prior (≤ 1/α). */
 const MIN_POPULATION_WEIGHT = 20;
 
+interface Prior {
+  mean: number;
+  variance: number;
+  pending: number[];
+}
+
 export class RateBaselineDetector implements Detector {
-  private priorMean: number;
-  private priorVariance: number;
-  private pending: number[] = [];
+  /** Population prior per endpoint group ('' when not per_endpoint), learned off the request path. */
+  private readonly priors = new Map<string, Prior>();
   private lastRefreshMs = -Infinity;
   private refreshing = false;
   readonly alpha: number;
 
   constructor(readonly config: RateBaselineConfig) {
-    this.priorMean = config.priorMean;
-    this.priorVariance = config.priorVariance;
     // Half-life h in buckets: weight of a bucket k steps old is (1-α)^k = 2^(-k/h).
     this.alpha = 1 - Math.pow(2, -config.bucketMs / config.halfLifeMs);
   }
 
-  plan(facts: RequestFacts): Plan {
-    const c = this.config;
-    const op: RateOp = {
-      kind: 'rate',
-      name: c.name,
-      bucketMs: c.bucketMs,
-      alpha: this.alpha,
-      priorMean: this.priorMean,
-      priorVariance: this.priorVariance,
-      priorWeight: c.priorWeight,
-      varianceFloor: c.varianceFloor,
-      minCount: c.minCount,
-      clampZ: c.clampZ,
-      ttlMs: c.stateTtlMs,
-    };
-    const rules = c.action === 'tag' ? [] : [{ op: 0, above: c.thresholdZ }];
-    return { subject: subjectOf(c.subject, facts), ops: [op], rules };
+  private prior(group: string): Prior {
+    let p = this.priors.get(group);
+    if (!p) {
+      p = { mean: this.config.priorMean, variance: this.config.priorVariance, pending: [] };
+      this.priors.set(group, p);
+    }
+    return p;
   }
 
-  evaluate(results: OpResult[]): Signal | null {
-    const r = results[0];
+  private group(x: Exchange): string {
+    return this.config.perEndpoint ? x.endpoint.group : '';
+  }
+
+  plan(x: Exchange, phase: Phase, nowMs: number): Plan | null {
+    const c = this.config;
+    if (phase !== 'request' || !appliesTo(c, x)) return null;
+    const subject = subjectOf(c.subject, x);
+    if (subject === null) return null;
+    const group = this.group(x);
+    const prior = this.prior(group);
+    let name = group ? `${c.name}:${group}` : c.name;
+    const op: RateOp = {
+      kind: 'rate',
+      name,
+      bucketMs: c.bucketMs,
+      alpha: this.alpha,
+      priorMean: prior.mean,
+      priorVariance: prior.variance,
+      priorWeight: c.priorWeight,
+      varianceFloor: c.varianceFloor,
+      minCount: Math.ceil(c.minCount / x.endpoint.sensitivity),
+      clampZ: c.clampZ,
+      ttlMs: c.stateTtlMs,
+      scoreMode: c.rule,
+    };
+    if (c.seasonal) {
+      // One baseline per hour of the week (UTC; the epoch began on a Thursday, hence the offset).
+      const hourOfWeek = Math.floor(((nowMs + 3 * 24 * HOUR_MS) % WEEK_MS) / HOUR_MS);
+      op.name = name = `${name}:how${hourOfWeek}`;
+      op.maxEmpty = Math.max(0, Math.floor(HOUR_MS / c.bucketMs) - 1);
+      op.skipLongGaps = true;
+      op.ttlMs = Math.max(c.stateTtlMs, 5 * WEEK_MS);
+    }
+    return { subject, ops: [op], rules: [{ op: 0, above: this.threshold(x) }] };
+  }
+
+  private threshold(x: Exchange): number {
+    const c = this.config;
+    return (c.rule === 'ratio' ? c.ratioK : c.thresholdZ) / x.endpoint.sensitivity;
+  }
+
+  evaluate(results: OpResult[][], x: Exchange): Signal | null {
+    const r = results[0]?.[0];
     if (!r || r.kind !== 'rate') return null;
     const c = this.config;
-    if (c.learnPopulation && r.closed > 0 && this.pending.length < MAX_PENDING_SAMPLES) this.pending.push(r.closed);
+    const prior = this.prior(this.group(x));
+    if (c.learnPopulation && !c.seasonal && r.closed > 0 && prior.pending.length < MAX_PENDING_SAMPLES) prior.pending.push(r.closed);
+    const threshold = this.threshold(x);
+    const minCount = Math.ceil(c.minCount / x.endpoint.sensitivity);
     const sd = Math.sqrt(Math.max(r.variance, r.mean, c.varianceFloor));
+    const limit = c.rule === 'ratio' ? Math.floor(threshold * Math.max(r.mean, 1)) : Math.floor(r.mean + threshold * sd);
     return {
       detector: c.name,
       type: c.type,
-      signal: 'rate-z',
+      signal: c.rule === 'ratio' ? 'rate-ratio' : 'rate-z',
       value: r.current,
       baseline: round(r.mean),
-      threshold: c.thresholdZ,
-      score: round(r.z),
+      threshold: round(threshold),
+      score: round(c.rule === 'ratio' ? r.ratio : r.z),
       windowMs: c.bucketMs,
-      fired: r.score > c.thresholdZ,
+      fired: r.score > threshold,
       action: c.action,
       shadow: c.shadow,
-      limit: Math.max(c.minCount, Math.floor(r.mean + c.thresholdZ * sd)),
+      limit: Math.max(minCount, limit),
     };
   }
 
   background(store: StateStore, nowMs: number): Promise<void> | null {
-    if (!this.config.learnPopulation || this.refreshing) return null;
+    const c = this.config;
+    if (!c.learnPopulation || c.seasonal || this.refreshing) return null;
     if (nowMs - this.lastRefreshMs < POPULATION_REFRESH_MS) return null;
     this.lastRefreshMs = nowMs;
-    const samples = this.pending;
-    this.pending = [];
     this.refreshing = true;
-    const ttl = Math.max(this.config.stateTtlMs, 7 * 86_400_000);
-    return store
-      .mergePopulation(`rate:${this.config.name}`, samples, POPULATION_ALPHA, ttl, nowMs)
-      .then((stats) => {
+    const ttl = Math.max(c.stateTtlMs, 7 * 86_400_000);
+    const merges = [...this.priors.entries()].map(([group, prior]) => {
+      const samples = prior.pending;
+      prior.pending = [];
+      const key = group ? `rate:${c.name}:${group}` : `rate:${c.name}`;
+      return store.mergePopulation(key, samples, POPULATION_ALPHA, ttl, nowMs).then((stats) => {
         if (stats.weight >= MIN_POPULATION_WEIGHT) {
-          this.priorMean = stats.mean;
-          this.priorVariance = stats.variance;
+          prior.mean = stats.mean;
+          prior.variance = stats.variance;
         }
-      })
+      });
+    });
+    return Promise.all(merges)
+      .then(() => undefined)
       .finally(() => {
         this.refreshing = false;
       });
@@ -117,7 +173,7 @@ function round(x: number): number {
 
 export const rateBaselineFactory: DetectorFactory<RateBaselineConfig> = {
   type: 'rate-baseline',
-  summary: 'requests per window vs the subject’s own EWMA baseline (z-score), with a population prior',
+  summary: 'requests per window vs the subject’s own EWMA baseline (z-score or k × average), with a population prior; per endpoint group, hour-of-week seasonality',
   parse(f: Fields, base: DetectorBase): RateBaselineConfig {
     const bucketMs = f.duration('bucket', 60_000, 1000, 3_600_000);
     const thresholdZ = f.number('threshold_z', 3, 0.5, 100);
@@ -135,6 +191,10 @@ export const rateBaselineFactory: DetectorFactory<RateBaselineConfig> = {
       clampZ: f.number('clamp_z', thresholdZ, 0.5, 100),
       learnPopulation: f.bool('learn_population', true),
       stateTtlMs: f.duration('state_ttl', 86_400_000, bucketMs * 2, 90 * 86_400_000),
+      perEndpoint: f.bool('per_endpoint', false),
+      seasonal: f.bool('seasonal', false),
+      rule: f.oneOf('rule', ['z', 'ratio'] as const, 'z'),
+      ratioK: f.number('ratio_k', 3, 1.01, 1000),
     };
   },
   create: (config) => new RateBaselineDetector(config),

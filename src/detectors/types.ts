@@ -1,14 +1,14 @@
 import type { Fields } from '../policy/fields.js';
-import type { RequestFacts } from '../request/types.js';
+import type { Exchange, Phase } from '../request/exchange.js';
 import type { Op, OpResult, PenaltyAction, StateStore } from '../state/store.js';
 
 /** What a detector does when it fires: tag the request for the upstream, or set a penalty. */
 export type DetectorAction = 'tag' | PenaltyAction;
 export const DETECTOR_ACTIONS: readonly DetectorAction[] = ['tag', 'throttle', 'challenge', 'block'];
 
-/** Whose behaviour a detector keeps state for. */
-export type SubjectKind = 'identity' | 'client-ip';
-export const SUBJECT_KINDS: readonly SubjectKind[] = ['identity', 'client-ip'];
+/** Whose behaviour a detector keeps state for (detectors/subject.ts). */
+export type SubjectKind = 'identity' | 'client-ip' | 'ip-prefix' | 'username' | 'endpoint';
+export const SUBJECT_KINDS: readonly SubjectKind[] = ['identity', 'client-ip', 'ip-prefix', 'username', 'endpoint'];
 
 /** Fields every detector has, read by the policy loader before the type-specific ones. */
 export interface DetectorBase {
@@ -20,15 +20,30 @@ export interface DetectorBase {
   penaltyMs: number;
   /** Decide and report, never enforce. */
   shadow: boolean;
+  /** Endpoint groups (policy endpoint names, or `other`) the detector applies to; null = all. */
+  endpoints: string[] | null;
 }
 
-/** The state a detector wants touched for one request: ops on one subject, and when to penalise. */
-export interface Plan {
+/** A penalty condition over a plan's ops (indexes local to the plan); see PenaltyRule in state/store.ts. */
+export interface PlanRule {
+  op: number;
+  above: number;
+  per?: number;
+  perAtLeast?: number;
+}
+
+/**
+ * The state a detector wants touched in one phase of one exchange: ops per subject, and when to
+ * penalise. Most plans have one part; a detector that compares two subjects (say an endpoint's surge
+ * and an identity's history there) has two.
+ */
+export interface PlanPart {
   subject: string;
   ops: Op[];
-  /** Penalty rules over this plan's ops (op indexes are local to `ops`). */
-  rules: Array<{ op: number; above: number }>;
+  /** Penalty rules over this part's ops; the penalty falls on this part's subject. */
+  rules: PlanRule[];
 }
+export type Plan = PlanPart | PlanPart[];
 
 /** A detector's explanation of one request: what it measured against what. */
 export interface Signal {
@@ -53,10 +68,13 @@ export interface Signal {
 
 export interface Detector {
   readonly config: DetectorBase;
-  /** Ops to run for this request, or null when the detector does not apply. Pure. */
-  plan(facts: RequestFacts, nowMs: number): Plan | null;
-  /** Turns this plan's results into a signal. Pure. */
-  evaluate(results: OpResult[], facts: RequestFacts): Signal | null;
+  /** Ops to run in this phase of this exchange, or null when the detector does not apply. Pure. */
+  plan(x: Exchange, phase: Phase, nowMs: number): Plan | null;
+  /**
+   * Turns the results of this phase's plan (one OpResult[] per plan part, in order) into a signal.
+   * Pure apart from feeding its own population learning.
+   */
+  evaluate(results: OpResult[][], x: Exchange, phase: Phase): Signal | null;
   /** Optional off-path work (e.g. refreshing a population prior); never awaited by a request. */
   background?(store: StateStore, nowMs: number): Promise<void> | null;
 }

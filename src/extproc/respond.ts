@@ -1,6 +1,6 @@
 import type { Decision } from '../decision/types.js';
 import type { ResponsesConfig } from '../policy/policy.js';
-import type { HeaderMutation, HeaderValueOption, ProcessingResponse } from './messages.js';
+import type { HeaderMutation, HeaderValueOption, ProcessingMode, ProcessingResponse } from './messages.js';
 
 /**
  * Decision → the ext_proc reply to request headers. Header values go in raw_value only (Envoy reads
@@ -12,11 +12,29 @@ export function header(key: string, value: string): HeaderValueOption {
   return { header: { key, raw_value: Buffer.from(value, 'latin1') } };
 }
 
+/** The message kinds a decision can answer: request headers, or the request body/trailers of a login. */
+export type RequestReplyKind = 'request_headers' | 'request_body' | 'request_trailers';
+
 export function continueHeaders(which: 'request_headers' | 'response_headers', mutation?: HeaderMutation): ProcessingResponse {
   return mutation ? { [which]: { response: { header_mutation: mutation } } } : { [which]: {} };
 }
 
-export function replyToRequestHeaders(decision: Decision, responses: ResponsesConfig, spoofed: string[]): ProcessingResponse {
+/**
+ * Continue with an optional header mutation, in the reply shape of `which`. A trailers reply can only
+ * mutate trailers, so request headers cannot be tagged there and the mutation is dropped.
+ */
+export function continueWith(which: RequestReplyKind, mutation?: HeaderMutation): ProcessingResponse {
+  if (!mutation || which === 'request_trailers') return { [which]: {} };
+  return { [which]: { response: { header_mutation: mutation } } };
+}
+
+export function replyToRequestHeaders(decision: Decision, responses: ResponsesConfig, spoofed: string[], mode?: ProcessingMode): ProcessingResponse {
+  const reply = replyToRequest('request_headers', decision, responses, spoofed);
+  if (mode && !reply.immediate_response) reply.mode_override = mode;
+  return reply;
+}
+
+export function replyToRequest(which: RequestReplyKind, decision: Decision, responses: ResponsesConfig, spoofed: string[]): ProcessingResponse {
   switch (decision.action) {
     case 'throttle':
       return throttle(decision);
@@ -26,11 +44,11 @@ export function replyToRequestHeaders(decision: Decision, responses: ResponsesCo
       return immediate(403, [header('content-type', 'application/json')], { error: 'forbidden' }, 'vigil_block');
     case 'allow':
     case 'tag':
-      return allow(decision, responses, spoofed);
+      return allow(which, decision, responses, spoofed);
   }
 }
 
-function allow(decision: Decision, responses: ResponsesConfig, spoofed: string[]): ProcessingResponse {
+function allow(which: RequestReplyKind, decision: Decision, responses: ResponsesConfig, spoofed: string[]): ProcessingResponse {
   const set: HeaderValueOption[] = [];
   const names = (shadowOnly: boolean) =>
     [...new Set(decision.reasons.filter((r) => r.shadow === shadowOnly).map((r) => r.detector))].join(',');
@@ -41,8 +59,8 @@ function allow(decision: Decision, responses: ResponsesConfig, spoofed: string[]
     set.push(header('x-vigil-shadow-action', decision.shadowAction), header('x-vigil-shadow-detectors', names(true)));
   }
   const remove = spoofed.filter((h) => !set.some((s) => s.header?.key === h));
-  if (set.length === 0 && remove.length === 0) return continueHeaders('request_headers');
-  return continueHeaders('request_headers', { set_headers: set, remove_headers: remove });
+  if (set.length === 0 && remove.length === 0) return continueWith(which);
+  return continueWith(which, { set_headers: set, remove_headers: remove });
 }
 
 /** 429 with Retry-After and the IETF RateLimit-Policy / RateLimit fields (draft-ietf-httpapi-ratelimit-headers). */

@@ -1,24 +1,38 @@
 import * as grpc from '@grpc/grpc-js';
 import { ProtocolError } from '../errors.js';
 import type { HeaderMap, ProcessingRequest, ProcessingResponse, RequestCase, Struct } from './messages.js';
-import { continueHeaders } from './respond.js';
 
 /**
  * One ext_proc stream = one HTTP exchange. A per-direction state machine checks the order Envoy
  * guarantees (headers → body chunks → trailers, per direction; directions may interleave), and a
  * serial queue makes every message get exactly one reply of the matching kind, in order — never an
  * empty ProcessingResponse, nothing at all for observability_mode messages (docs/protocol.md).
- * What to answer to request headers is the ExchangeHandler's business; everything else continues.
+ * What to answer is the ExchangeSession's business (one per stream); trailers of the response and
+ * protocol checks are this file's.
  */
 
 export type Call = grpc.ServerDuplexStream<ProcessingRequest, ProcessingResponse>;
 
+/**
+ * The answers for one exchange. Every method must not throw: failures become fail-open answers
+ * inside. Body chunks arrive capped: `chunk` holds only bytes within the stream's body cap.
+ */
+export interface ExchangeSession {
+  requestHeaders(headers: HeaderMap | undefined, endOfStream: boolean, sourceAddress: string | undefined, observe: boolean): Promise<ProcessingResponse>;
+  requestBody(chunk: Buffer, endOfStream: boolean, observe: boolean): ProcessingResponse | Promise<ProcessingResponse>;
+  requestTrailers(observe: boolean): ProcessingResponse | Promise<ProcessingResponse>;
+  responseHeaders(headers: HeaderMap | undefined, endOfStream: boolean, observe: boolean): ProcessingResponse;
+  responseBody(chunk: Buffer, endOfStream: boolean, observe: boolean): ProcessingResponse;
+  /** The stream ended (answered, cancelled or failed); releases anything held. */
+  close(): void;
+}
+
 export interface ExchangeHandler {
-  /** Decide on request headers. Must not throw: failures become fail-open answers inside. */
-  requestHeaders(headers: HeaderMap | undefined, sourceAddress: string | undefined, observe: boolean): Promise<ProcessingResponse>;
+  /** A session for a new stream (one HTTP exchange). */
+  open(): ExchangeSession;
   /** Every message received, by kind (for metrics). */
   message(kind: string): void;
-  /** A body chunk's size (bytes kept for inspection are capped by the stream). */
+  /** A body chunk's size; truncated once the direction's bytes pass the cap. */
   bodyChunk(direction: 'request' | 'response', bytes: number, truncated: boolean): void;
   /** The protocol was broken or something failed; counted and logged (throttled) by the handler. */
   problem(kind: string, detail: string): void;
@@ -35,6 +49,7 @@ export class ExchangeStream {
   private closed = false;
   private sourceAddress: string | undefined;
   private idleWaiters: Array<() => void> = [];
+  private readonly session: ExchangeSession;
 
   constructor(
     private readonly call: Call,
@@ -42,6 +57,7 @@ export class ExchangeStream {
     private readonly maxBodyBytes: number,
     private readonly onDone: () => void,
   ) {
+    this.session = handler.open();
     call.on('data', (msg: ProcessingRequest) => this.enqueue(msg));
     call.on('end', () => this.whenIdle(() => this.finish(grpc.status.OK)));
     // Envoy half-closes and then resets every stream (docs/protocol.md): cancellation is normal.
@@ -66,7 +82,8 @@ export class ExchangeStream {
 
   /**
    * Serial per stream: a message is handled once every earlier one is answered, so replies keep
-   * Envoy's order. Only request headers wait for the store; everything else answers synchronously.
+   * Envoy's order. Request headers (and a login's request body) wait for the store; everything else
+   * answers synchronously.
    */
   private enqueue(msg: ProcessingRequest): void {
     if (this.closed) return;
@@ -130,18 +147,22 @@ export class ExchangeStream {
 
     switch (kind) {
       case 'request_headers':
-        return this.handler.requestHeaders(msg.request_headers?.headers, this.sourceAddress, observe);
+        return this.session.requestHeaders(msg.request_headers?.headers, msg.request_headers?.end_of_stream === true, this.sourceAddress, observe);
       case 'response_headers':
-        return continueHeaders('response_headers');
+        return this.session.responseHeaders(msg.response_headers?.headers, msg.response_headers?.end_of_stream === true, observe);
       case 'request_body':
       case 'response_body': {
-        const size = (msg[kind]?.body ?? Buffer.alloc(0)).length;
+        const body = msg[kind]?.body;
+        const buf = body ? (Buffer.isBuffer(body) ? body : Buffer.from(body)) : Buffer.alloc(0);
         const before = this.bodyBytes[direction];
-        this.bodyBytes[direction] = before + size;
-        this.handler.bodyChunk(direction, size, before + size > this.maxBodyBytes);
-        return { [kind]: {} };
+        this.bodyBytes[direction] = before + buf.length;
+        this.handler.bodyChunk(direction, buf.length, before + buf.length > this.maxBodyBytes);
+        const kept = buf.subarray(0, Math.max(0, this.maxBodyBytes - before));
+        const eos = msg[kind]?.end_of_stream === true;
+        return kind === 'request_body' ? this.session.requestBody(kept, eos, observe) : this.session.responseBody(kept, eos, observe);
       }
       case 'request_trailers':
+        return this.session.requestTrailers(observe);
       case 'response_trailers':
         return { [kind]: {} };
       default:
@@ -177,6 +198,7 @@ export class ExchangeStream {
   private markClosed(): void {
     if (this.closed) return;
     this.closed = true;
+    this.session.close();
     this.onDone();
   }
 }

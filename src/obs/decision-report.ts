@@ -8,7 +8,7 @@ import type { Metrics } from './metrics.js';
  * Allowed requests are counted, never logged at info. Shadowed decisions are counted and logged exactly
  * like enforced ones, labelled shadow. Only pseudonymised identities reach the log.
  */
-export function reportDecision(d: Decision, facts: RequestFacts | null, metrics: Metrics, logger: Logger): void {
+export function reportDecision(d: Decision, facts: RequestFacts | null, metrics: Metrics, logger: Logger, endpointGroup?: string): void {
   const shadowed = d.shadowAction !== null;
   const counted = d.shadowAction ?? d.action;
   const decider = d.reasons.find((r) => r.action === counted && r.shadow === shadowed) ?? d.reasons[0];
@@ -24,6 +24,7 @@ export function reportDecision(d: Decision, facts: RequestFacts | null, metrics:
       clientIp: facts?.clientIp,
       method: facts?.endpoint.method,
       template: facts?.endpoint.template,
+      endpoint: endpointGroup,
       reasons: d.reasons,
       retryAfterS: d.retryAfterS,
       policy: d.policyChecksum,

@@ -1,5 +1,14 @@
 import type { Detector } from '../detectors/types.js';
+import type { Cidr } from '../request/cidr.js';
 import type { IdentityConfig } from '../request/types.js';
+import type { EndpointRule } from './endpoints.js';
+
+/** Traffic that is never scored (health checks, internal monitors): allowed without state. */
+export interface Allowlist {
+  cidrs: Cidr[];
+  /** Identity pseudonyms as vigil logs them (`api-key:…`); `vigil pseudonym` computes one. */
+  identities: ReadonlySet<string>;
+}
 
 /** How vigil answers when it acts. */
 export interface ResponsesConfig {
@@ -24,5 +33,7 @@ export interface Policy {
   text: string;
   identity: IdentityConfig;
   responses: ResponsesConfig;
+  endpoints: readonly EndpointRule[];
+  allow: Allowlist;
   detectors: readonly Detector[];
 }

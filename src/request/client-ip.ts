@@ -7,12 +7,17 @@
  *          them (trustedHops = 0: the right-most entry). If the list is shorter, the left-most entry is
  *          used. Entries further left are client-controlled and never trusted. If the chosen entry is not
  *          a valid IP (or there is no header), source.address is used; if nothing is valid, 'unknown'.
+ *          With trustedProxies (CIDRs) set, they replace trustedHops: x-forwarded-for is believed only
+ *          when the peer (source.address) is a trusted proxy, and the client is the right-most entry
+ *          that is not one (the left-most entry when all are); an invalid entry on that walk stops it
+ *          and the peer is used.
  *
  * Canonical form: IPv4 dotted quad; IPv4-mapped IPv6 (`::ffff:1.2.3.4`) as IPv4; other IPv6 lower-case
  * and compressed per RFC 5952; ports and zone ids (`%eth0`) dropped. Pure and never throws.
  */
 
 import { isIP } from 'node:net';
+import { anyContains } from './cidr.js';
 import type { HeaderList } from './headers.js';
 import type { IdentityConfig } from './types.js';
 
@@ -24,7 +29,7 @@ const MAX_ADDRESS_CHARS = 128;
 export function resolveClientIp(
   headers: HeaderList,
   sourceAddress: string | undefined,
-  cfg: Pick<IdentityConfig, 'clientIpSource' | 'trustedHops'>,
+  cfg: Pick<IdentityConfig, 'clientIpSource' | 'trustedHops'> & Partial<Pick<IdentityConfig, 'trustedProxies'>>,
 ): string {
   const fromSource = (): string => parseAddress(sourceAddress) ?? UNKNOWN_IP;
   if (cfg.clientIpSource !== 'xff') return fromSource();
@@ -36,6 +41,17 @@ export function resolveClientIp(
     .map((e) => e.trim())
     .filter((e) => e !== '');
   if (entries.length === 0) return fromSource();
+  const trusted = cfg.trustedProxies ?? [];
+  if (trusted.length > 0) {
+    const peer = fromSource();
+    if (!anyContains(trusted, peer)) return peer;
+    for (let i = entries.length - 1; i >= 0; i--) {
+      const ip = parseAddress(entries[i]);
+      if (ip === null) return peer;
+      if (i === 0 || !anyContains(trusted, ip)) return ip;
+    }
+    return peer;
+  }
   const hops = Number.isFinite(cfg.trustedHops) && cfg.trustedHops > 0 ? Math.floor(cfg.trustedHops) : 0;
   const chosen = entries[Math.max(0, entries.length - 1 - hops)];
   return parseAddress(chosen) ?? fromSource();

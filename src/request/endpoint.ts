@@ -50,7 +50,17 @@ export function normaliseEndpoint(method: string, rawPath: string): Endpoint {
     path: `/${segments.join('/')}`,
     template: `/${templated.join('/')}`,
     objectIds,
+    query: rawQuery(typeof rawPath === 'string' ? rawPath : ''),
   };
+}
+
+/** The raw query (after the first `?`, before any `#`), cut to MAX_PATH_CHARS; '' when none. */
+function rawQuery(rawPath: string): string {
+  const q = rawPath.indexOf('?');
+  if (q < 0) return '';
+  const rest = rawPath.slice(q + 1);
+  const hash = rest.indexOf('#');
+  return (hash < 0 ? rest : rest.slice(0, hash)).slice(0, MAX_PATH_CHARS);
 }
 
 /** Upper-cased RFC 9110 token, or 'INVALID' (empty, too long, or containing non-token characters). */

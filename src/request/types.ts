@@ -1,3 +1,5 @@
+import type { Cidr } from './cidr.js';
+
 /** What vigil knows about one HTTP request once its headers have arrived. Built by pure functions in request/. */
 
 export type IdentityKind = 'jwt' | 'api-key' | 'session' | 'ip';
@@ -20,6 +22,8 @@ export interface Endpoint {
   template: string;
   /** The raw id segments that became `{id}`, in order (for enumeration detectors). */
   objectIds: string[];
+  /** The raw query string (no `?`), '' when none; read by endpoint rules that take an id from it. */
+  query: string;
 }
 
 /** Verified JWT claims forwarded by Envoy's jwt_authn (only the ones vigil uses). */
@@ -57,6 +61,8 @@ export interface IdentityConfig {
   clientIpSource: 'envoy' | 'xff';
   /** Number of trusted proxies appending to x-forwarded-for (the client is the hop before them). */
   trustedHops: number;
+  /** Trusted proxy ranges; when non-empty they replace trustedHops (see client-ip.ts). */
+  trustedProxies: Cidr[];
 }
 
 export const defaultIdentityConfig: IdentityConfig = {
@@ -67,4 +73,5 @@ export const defaultIdentityConfig: IdentityConfig = {
   sessionCookie: 'session',
   clientIpSource: 'envoy',
   trustedHops: 0,
+  trustedProxies: [],
 };

@@ -11,6 +11,7 @@ test('ids become {id} and go to objectIds in order', () => {
     path: '/users/42/orders',
     template: '/users/{id}/orders',
     objectIds: ['42'],
+    query: 'page=2',
   });
   const e = normaliseEndpoint('GET', '/orgs/5f1c2ab9e0/users/123e4567-E89B-12d3-a456-426614174000/files/12345.json');
   assert.equal(e.template, '/orgs/{id}/users/{id}/files/{id}');
@@ -74,7 +75,7 @@ test('binary and non-ASCII input is percent-encoded, never throws', () => {
   assert.equal(path('/\ud83d\ude00'), '/%F0%9F%98%80');
   assert.equal(path('/\ud800'), '/%EF%BF%BD');
   const junk = normaliseEndpoint(undefined as unknown as string, undefined as unknown as string);
-  assert.deepEqual(junk, { method: 'INVALID', path: '/', template: '/', objectIds: [] });
+  assert.deepEqual(junk, { method: 'INVALID', path: '/', template: '/', objectIds: [], query: '' });
 });
 
 test('path length and segment count are capped', () => {

@@ -25,7 +25,7 @@ test('a typical API request', () => {
   assert.deepEqual(f, {
     identity: { kind: 'api-key', id: p('api-key', 'key-abc') },
     clientIp: '2001:db8::7',
-    endpoint: { method: 'POST', path: '/users/42/orders', template: '/users/{id}/orders', objectIds: ['42'] },
+    endpoint: { method: 'POST', path: '/users/42/orders', template: '/users/{id}/orders', objectIds: ['42'], query: 'expand=1' },
     authority: 'api.example.com',
     contentLength: 17,
     claims: null,
@@ -35,7 +35,7 @@ test('a typical API request', () => {
 
 test('missing pseudo-headers give safe defaults', () => {
   const f = facts([], undefined);
-  assert.deepEqual(f.endpoint, { method: 'INVALID', path: '/', template: '/', objectIds: [] });
+  assert.deepEqual(f.endpoint, { method: 'INVALID', path: '/', template: '/', objectIds: [], query: '' });
   assert.equal(f.authority, '');
   assert.equal(f.contentLength, null);
   assert.equal(f.clientIp, 'unknown');

@@ -1,0 +1,286 @@
+import { decide, failOpenDecision } from '../decision/decide.js';
+import type { Decision, FailOpenReason } from '../decision/types.js';
+import { EMPTY_EVALUATION, evaluateDetectors, mergeEvaluations, runBackground } from '../detectors/engine.js';
+import type { Evaluation } from '../detectors/engine.js';
+import { StoreUnavailableError } from '../errors.js';
+import { reportDecision } from '../obs/decision-report.js';
+import { matchEndpoint } from '../policy/endpoints.js';
+import type { Policy } from '../policy/policy.js';
+import { anyContains } from '../request/cidr.js';
+import type { Exchange, Phase } from '../request/exchange.js';
+import { shannonEntropy } from '../request/exchange.js';
+import { parseContentLength, resolveFacts } from '../request/facts.js';
+import { decodeHeaderMap } from '../request/headers.js';
+import type { HeaderList } from '../request/headers.js';
+import { extractUsername, needsBody } from '../request/login.js';
+import type { DecisionHandlerDeps } from './decision-handler.js';
+import type { HeaderMap, ProcessingMode, ProcessingResponse } from './messages.js';
+import { continueHeaders, replyToRequest, replyToRequestHeaders } from './respond.js';
+import type { RequestReplyKind } from './respond.js';
+import type { ExchangeSession } from './stream.js';
+
+const FAIL_OPEN: Record<StoreUnavailableError['reason'], FailOpenReason> = {
+  timeout: 'store-timeout',
+  error: 'store-error',
+  'breaker-open': 'breaker-open',
+};
+
+/** Response bytes sampled for entropy on export endpoints with sample_body. */
+export const SAMPLE_BYTES = 64 * 1024;
+/** Skipping the response headers message on unscored requests (static, allowlisted) saves a round trip. */
+const SKIP_RESPONSE: ProcessingMode = { response_header_mode: 'SKIP' };
+
+/**
+ * One exchange (one ext_proc stream), phase by phase (request/exchange.ts):
+ *  - request headers: facts, endpoint rule, allowlist; the request phase (and the login phase when
+ *    the username is in a header) in one store round trip; the decision. A login whose username is in
+ *    the body asks Envoy for the body (mode_override) and holds its decision until it arrives;
+ *  - request body (or trailers): the login phase in one round trip; the decision, headers and login
+ *    evaluations merged;
+ *  - response headers: the response phase, started without waiting (state for the next requests);
+ *  - response body (export endpoints with sample_body): entropy of the first SAMPLE_BYTES, then the
+ *    response-body phase, also off the reply path.
+ * The policy is pinned at the request headers, so a reload never splits an exchange.
+ */
+export class VigilSession implements ExchangeSession {
+  private policy: Policy | null = null;
+  private x: Exchange | null = null;
+  private requestHeaderList: HeaderList | null = null;
+  private spoofed: string[] = [];
+  /** The headers-phase evaluation of a login waiting for its body. */
+  private held: { evaluation: Evaluation; failOpen: FailOpenReason | null } | null = null;
+  private body: Buffer[] = [];
+  private bodyBytes = 0;
+  private sampling = false;
+  private sample: Buffer[] = [];
+  private sampleBytes = 0;
+  private responseBytes = 0;
+
+  constructor(private readonly deps: DecisionHandlerDeps) {}
+
+  async requestHeaders(map: HeaderMap | undefined, endOfStream: boolean, sourceAddress: string | undefined, observe: boolean): Promise<ProcessingResponse> {
+    const started = process.hrtime.bigint();
+    const { deps } = this;
+    const policy = (this.policy = deps.policy());
+    const nowMs = deps.clock.nowMs();
+    let decision: Decision;
+    let mode: ProcessingMode | undefined;
+    try {
+      const decoded = decodeHeaderMap(map, deps.headerLimits);
+      if (decoded.problems.length > 0) {
+        // The problems are prose (for the log); the metric label stays one fixed kind.
+        deps.metrics.inputProblems.inc({ kind: 'header' }, decoded.problems.length);
+        deps.problems.warn('header-input', { problems: decoded.problems.slice(0, 3) }, 'tolerated malformed or oversized headers');
+      }
+      for (const name of decoded.headers.names()) if (name.startsWith('x-vigil-')) this.spoofed.push(name);
+      this.requestHeaderList = decoded.headers;
+      const facts = resolveFacts({ headers: decoded.headers, sourceAddress }, policy.identity, deps.pseudonymize);
+      const endpoint = matchEndpoint(policy.endpoints, facts.endpoint);
+      const unscored = endpoint.rule?.static ? 'static' : isAllowlisted(policy, facts.identity.id, facts.clientIp) ? 'allowlist' : null;
+      if (unscored) {
+        deps.metrics.unscored.inc({ reason: unscored });
+        return this.finishRequest(started, allowDecision(facts.identity.kind, policy.checksum), 'request_headers', SKIP_RESPONSE, true);
+      }
+      const x: Exchange = (this.x = { facts, endpoint, login: null, response: null, sample: null });
+      const phases: Phase[] = ['request'];
+      const login = endpoint.rule?.login;
+      let waitForBody = false;
+      if (login) {
+        if (needsBody(login.username) && !endOfStream) waitForBody = true;
+        else {
+          x.login = { username: extractUsername(login.username, decoded.headers, null, deps.pseudonymize), failure: login.failure };
+          phases.push('login');
+        }
+      }
+      mode = modeFor(waitForBody, endpoint.rule?.export?.sampleBody === true);
+      const { evaluation, failOpen } = await this.evaluate(x, phases, nowMs, true);
+      decision = failOpen ? failOpenDecision(failOpen, facts.identity.kind, policy.checksum) : this.decide(evaluation, observe, nowMs);
+      if (waitForBody && (decision.action === 'allow' || decision.action === 'tag')) {
+        this.held = { evaluation, failOpen };
+        return this.finishRequest(started, decision, 'request_headers', mode, false);
+      }
+    } catch (err) {
+      deps.problems.warn('internal', { err: String((err as Error)?.stack ?? err) }, 'decision failed: allowing');
+      decision = failOpenDecision('internal', this.x?.facts.identity.kind ?? 'ip', policy.checksum);
+      this.held = null;
+    }
+    return this.finishRequest(started, decision, 'request_headers', mode, true);
+  }
+
+  requestBody(chunk: Buffer, endOfStream: boolean, observe: boolean): ProcessingResponse | Promise<ProcessingResponse> {
+    if (!this.held) return { request_body: {} };
+    if (chunk.length > 0) {
+      this.body.push(chunk);
+      this.bodyBytes += chunk.length;
+    }
+    if (!endOfStream && this.bodyBytes < this.deps.maxBodyBytes) return { request_body: {} };
+    return this.loginDecision('request_body', observe);
+  }
+
+  requestTrailers(observe: boolean): ProcessingResponse | Promise<ProcessingResponse> {
+    if (!this.held) return { request_trailers: {} };
+    return this.loginDecision('request_trailers', observe);
+  }
+
+  /** The login phase once the body is in: one round trip, then the exchange's one decision. */
+  private async loginDecision(which: RequestReplyKind, observe: boolean): Promise<ProcessingResponse> {
+    const started = process.hrtime.bigint();
+    const held = this.held!;
+    this.held = null;
+    const x = this.x!;
+    const policy = this.policy!;
+    const nowMs = this.deps.clock.nowMs();
+    let decision: Decision;
+    try {
+      const login = x.endpoint.rule!.login!;
+      const body = Buffer.concat(this.body);
+      this.body = [];
+      x.login = { username: extractUsername(login.username, this.requestHeaderList!, body, this.deps.pseudonymize), failure: login.failure };
+      const { evaluation, failOpen } = await this.evaluate(x, ['login'], nowMs, true);
+      decision = failOpen
+        ? failOpenDecision(failOpen, x.facts.identity.kind, policy.checksum)
+        : this.decide(mergeEvaluations(held.evaluation, evaluation), observe, nowMs);
+    } catch (err) {
+      this.deps.problems.warn('internal', { err: String((err as Error)?.stack ?? err) }, 'decision failed: allowing');
+      decision = failOpenDecision('internal', x.facts.identity.kind, policy.checksum);
+    }
+    return this.finishRequest(started, decision, which, undefined, true);
+  }
+
+  responseHeaders(map: HeaderMap | undefined, endOfStream: boolean): ProcessingResponse {
+    const x = this.x;
+    if (!x || !this.policy) return continueHeaders('response_headers');
+    try {
+      const phases: Phase[] = ['response'];
+      if (this.held) {
+        // The body never came: Envoy ignored mode_override (allow_mode_override is off) or the request had
+        // none. Count the attempt without a username; the decision was the headers' one.
+        this.deps.metrics.inputProblems.inc({ kind: 'login-body-missing' });
+        const login = x.endpoint.rule!.login!;
+        x.login = { username: null, failure: login.failure };
+        phases.unshift('login');
+        this.held = null;
+      }
+      const decoded = decodeHeaderMap(map, this.deps.headerLimits);
+      const status = Number(decoded.headers.get(':status'));
+      x.response = {
+        status: Number.isInteger(status) ? status : 0,
+        contentLength: parseContentLength(decoded.headers),
+        headers: decoded.headers,
+      };
+      const encoding = (decoded.headers.get('content-encoding') ?? 'identity').trim().toLowerCase();
+      this.sampling = !endOfStream && x.endpoint.rule?.export?.sampleBody === true && encoding === 'identity';
+      this.offPath(x, phases);
+    } catch (err) {
+      this.deps.problems.warn('internal', { err: String((err as Error)?.stack ?? err) }, 'response phase failed');
+    }
+    return continueHeaders('response_headers');
+  }
+
+  responseBody(chunk: Buffer, endOfStream: boolean): ProcessingResponse {
+    if (!this.sampling || !this.x) return { response_body: {} };
+    this.responseBytes += chunk.length;
+    if (this.sampleBytes < SAMPLE_BYTES && chunk.length > 0) {
+      const part = chunk.subarray(0, SAMPLE_BYTES - this.sampleBytes);
+      this.sample.push(part);
+      this.sampleBytes += part.length;
+    }
+    if (endOfStream) {
+      this.sampling = false;
+      const buf = Buffer.concat(this.sample);
+      this.sample = [];
+      this.x.sample = { bytes: buf.length, totalBytes: this.responseBytes, entropy: shannonEntropy(buf) };
+      this.offPath(this.x, ['response-body']);
+    }
+    return { response_body: {} };
+  }
+
+  close(): void {
+    this.body = [];
+    this.sample = [];
+  }
+
+  /** One store round trip for some phases; a store failure is returned as a fail-open reason. */
+  private async evaluate(x: Exchange, phases: Phase[], nowMs: number, readIdentity: boolean): Promise<{ evaluation: Evaluation; failOpen: FailOpenReason | null }> {
+    const { deps } = this;
+    const detectors = this.policy!.detectors;
+    try {
+      const evaluation = await evaluateDetectors(detectors, x, phases, deps.store, nowMs, readIdentity);
+      runBackground(detectors, deps.store, nowMs, (err) => deps.problems.warn('background', { err: String(err) }, 'detector background work failed'));
+      this.count(evaluation, phases);
+      return { evaluation, failOpen: null };
+    } catch (err) {
+      if (err instanceof StoreUnavailableError) return { evaluation: EMPTY_EVALUATION, failOpen: FAIL_OPEN[err.reason] };
+      throw err;
+    }
+  }
+
+  /** Response phases: started now, never awaited by a reply; they only update state. */
+  private offPath(x: Exchange, phases: Phase[]): void {
+    const nowMs = this.deps.clock.nowMs();
+    this.deps.track(
+      this.evaluate(x, phases, nowMs, false).then(
+        () => undefined,
+        (err: unknown) => this.deps.problems.warn('internal', { err: String((err as Error)?.stack ?? err) }, 'response phase failed'),
+      ),
+    );
+  }
+
+  private count(evaluation: Evaluation, phases: Phase[]): void {
+    const { metrics, logger } = this.deps;
+    const phase = phases[phases.length - 1]!;
+    for (const s of evaluation.signals) {
+      if (s.fired) metrics.signals.inc({ detector: s.detector, phase, shadow: String(s.shadow || this.deps.shadowMode) });
+    }
+    for (const p of evaluation.newPenalties) {
+      metrics.penaltiesSet.inc({ detector: p.detector, action: p.action });
+      const s = evaluation.signals.find((sig) => sig.detector === p.detector);
+      logger.info(
+        { subject: p.subject, detector: p.detector, action: p.action, untilMs: p.untilMs, phase, signal: s ? { value: s.value, baseline: s.baseline, threshold: s.threshold, score: s.score, windowMs: s.windowMs } : null },
+        'penalty set',
+      );
+    }
+  }
+
+  private decide(evaluation: Evaluation, observe: boolean, nowMs: number): Decision {
+    const policy = this.policy!;
+    return decide({
+      evaluation,
+      detectors: policy.detectors,
+      // observability mode: Envoy ignores replies, so nothing can be enforced.
+      globalShadow: this.deps.shadowMode || observe,
+      identityKind: this.x!.facts.identity.kind,
+      policyChecksum: policy.checksum,
+      nowMs,
+    });
+  }
+
+  private finishRequest(started: bigint, decision: Decision, which: RequestReplyKind, mode: ProcessingMode | undefined, final: boolean): ProcessingResponse {
+    const { deps } = this;
+    if (final) reportDecision(decision, this.x?.facts ?? null, deps.metrics, deps.logger, this.x?.endpoint.group);
+    let reply: ProcessingResponse;
+    try {
+      const responses = this.policy!.responses;
+      reply = which === 'request_headers' ? replyToRequestHeaders(decision, responses, this.spoofed, mode) : replyToRequest(which, decision, responses, this.spoofed);
+    } catch (err) {
+      deps.problems.warn('internal', { err: String(err) }, 'building the reply failed: allowing');
+      reply = { [which]: {} };
+    }
+    deps.metrics.decisionSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
+    return reply;
+  }
+}
+
+function isAllowlisted(policy: Policy, identityId: string, clientIp: string): boolean {
+  return policy.allow.identities.has(identityId) || (policy.allow.cidrs.length > 0 && anyContains(policy.allow.cidrs, clientIp));
+}
+
+function allowDecision(identityKind: Decision['identityKind'], policyChecksum: string): Decision {
+  return { action: 'allow', shadowAction: null, reasons: [], identityKind, retryAfterS: null, rateLimit: null, failOpen: null, policyChecksum };
+}
+
+/** mode_override for this exchange, or undefined when the configured mode (bodies NONE) suits it. */
+function modeFor(requestBody: boolean, responseBody: boolean): ProcessingMode | undefined {
+  if (!requestBody && !responseBody) return undefined;
+  return { request_body_mode: requestBody ? 'BUFFERED_PARTIAL' : 'NONE', response_body_mode: responseBody ? 'STREAMED' : 'NONE' };
+}
