@@ -8,8 +8,11 @@ import type { Detector, DetectorBase } from '../detectors/types.js';
 import { ConfigError } from '../errors.js';
 import type { IdentityKind } from '../request/types.js';
 import { defaultIdentityConfig } from '../request/types.js';
+import { parseCidr } from '../request/cidr.js';
+import type { Cidr } from '../request/cidr.js';
+import { readEndpoints, OTHER_GROUP } from './endpoints.js';
 import { Fields } from './fields.js';
-import type { Policy, ResponsesConfig } from './policy.js';
+import type { Allowlist, Policy, ResponsesConfig } from './policy.js';
 
 const HEADER_NAME = /^[a-z0-9!#$%&'*+.^_`|~-]+$/;
 const NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
@@ -41,6 +44,9 @@ export function compilePolicy(text: string, source: string): Policy {
 
   const identity = readIdentity(new Fields(top.raw('identity'), `${file}: identity`, problems));
   const responses = readResponses(new Fields(top.raw('responses'), `${file}: responses`, problems));
+  const endpoints = readEndpoints(top.list('endpoints'), file, problems);
+  const groups = new Set([...endpoints.map((e) => e.name), OTHER_GROUP]);
+  const allow = readAllow(new Fields(top.raw('allow'), `${file}: allow`, problems));
   const detectors: Detector[] = [];
   const names = new Set<string>();
   top.list('detectors').forEach((raw, i) => {
@@ -54,6 +60,7 @@ export function compilePolicy(text: string, source: string): Policy {
       action: f.oneOf('action', DETECTOR_ACTIONS),
       penaltyMs: f.duration('penalty', 5 * 60_000, 1000, 7 * 86_400_000),
       shadow: f.bool('shadow', false),
+      endpoints: readGroups(f, groups),
     };
     if (names.has(base.name)) problems.push(`${f.where}.name: duplicate detector name "${base.name}"`);
     names.add(base.name);
@@ -75,8 +82,42 @@ export function compilePolicy(text: string, source: string): Policy {
     text,
     identity,
     responses,
+    endpoints,
+    allow,
     detectors,
   };
+}
+
+function readGroups(f: Fields, groups: ReadonlySet<string>): string[] | null {
+  if (!f.has('endpoints')) return null;
+  const out: string[] = [];
+  for (const [i, v] of f.list('endpoints').entries()) {
+    if (typeof v !== 'string' || !groups.has(v)) f.problems.push(`${f.where}.endpoints[${i}]: "${String(v)}" is not an endpoint of this policy (known: ${[...groups].join(', ')})`);
+    else out.push(v);
+  }
+  return out;
+}
+
+function readCidrs(f: Fields, key: string): Cidr[] {
+  const out: Cidr[] = [];
+  for (const [i, v] of f.list(key).entries()) {
+    const c = typeof v === 'string' ? parseCidr(v) : null;
+    if (!c) f.problems.push(`${f.where}.${key}[${i}]: "${String(v)}" is not an IPv4 or IPv6 address or CIDR range`);
+    else out.push(c);
+  }
+  return out;
+}
+
+function readAllow(f: Fields): Allowlist {
+  const cidrs = readCidrs(f, 'cidrs');
+  const identities = new Set<string>();
+  for (const [i, v] of f.list('identities').entries()) {
+    if (typeof v !== 'string' || !/^(jwt|api-key|session|ip):[0-9a-f]{32}$/.test(v)) {
+      f.problems.push(`${f.where}.identities[${i}]: must be an identity pseudonym such as api-key:<32 hex> (see vigil pseudonym --help)`);
+    } else identities.add(v);
+  }
+  f.done();
+  return { cidrs, identities };
 }
 
 function readIdentity(f: Fields) {
@@ -100,6 +141,7 @@ function readIdentity(f: Fields) {
     sessionCookie: f.string('session_cookie', d.sessionCookie, /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/),
     clientIpSource: ip.oneOf('source', ['envoy', 'xff'] as const, d.clientIpSource),
     trustedHops: ip.number('trusted_hops', d.trustedHops, 0, 16, true),
+    trustedProxies: readCidrs(ip, 'trusted_proxies'),
   };
   ip.done();
   f.done();
