@@ -2,6 +2,8 @@ import type { Fields } from '../policy/fields.js';
 import type { Exchange, Phase } from '../request/exchange.js';
 import type { OpResult, RateOp, StateStore } from '../state/store.js';
 import { appliesTo } from './applies.js';
+import { PopulationPriors } from './population.js';
+import { makeSeasonal } from './seasonal.js';
 import { subjectOf } from './subject.js';
 import type { Detector, DetectorBase, DetectorFactory, Plan, Signal } from './types.js';
 
@@ -35,42 +37,17 @@ export interface RateBaselineConfig extends DetectorBase {
   ratioK: number;
 }
 
-const HOUR_MS = 3_600_000;
-const WEEK_MS = 7 * 24 * HOUR_MS;
-
-/** How often the population prior is merged and refreshed (clock time, so replay is deterministic). */
-const POPULATION_REFRESH_MS = 5000;
-/** Closed-bucket samples kept between refreshes; the rest are dropped (the prior moves slowly anyway). */
-const MAX_PENDING_SAMPLES = 10_000;
-const POPULATION_ALPHA = 0.01;
-/** Decayed sample weight the merged population estimate needs before it replaces the configured prior (≤ 1/α). */
-const MIN_POPULATION_WEIGHT = 20;
-
-interface Prior {
-  mean: number;
-  variance: number;
-  pending: number[];
-}
 
 export class RateBaselineDetector implements Detector {
   /** Population prior per endpoint group ('' when not per_endpoint), learned off the request path. */
-  private readonly priors = new Map<string, Prior>();
-  private lastRefreshMs = -Infinity;
-  private refreshing = false;
+  private readonly priors: PopulationPriors;
   readonly alpha: number;
 
   constructor(readonly config: RateBaselineConfig) {
     // Half-life h in buckets: weight of a bucket k steps old is (1-α)^k = 2^(-k/h).
     this.alpha = 1 - Math.pow(2, -config.bucketMs / config.halfLifeMs);
-  }
-
-  private prior(group: string): Prior {
-    let p = this.priors.get(group);
-    if (!p) {
-      p = { mean: this.config.priorMean, variance: this.config.priorVariance, pending: [] };
-      this.priors.set(group, p);
-    }
-    return p;
+    const ttl = Math.max(config.stateTtlMs, 7 * 86_400_000);
+    this.priors = new PopulationPriors(`rate:${config.name}`, { mean: config.priorMean, variance: config.priorVariance }, ttl);
   }
 
   private group(x: Exchange): string {
@@ -83,8 +60,8 @@ export class RateBaselineDetector implements Detector {
     const subject = subjectOf(c.subject, x);
     if (subject === null) return null;
     const group = this.group(x);
-    const prior = this.prior(group);
-    let name = group ? `${c.name}:${group}` : c.name;
+    const prior = this.priors.get(group);
+    const name = group ? `${c.name}:${group}` : c.name;
     const op: RateOp = {
       kind: 'rate',
       name,
@@ -99,14 +76,7 @@ export class RateBaselineDetector implements Detector {
       ttlMs: c.stateTtlMs,
       scoreMode: c.rule,
     };
-    if (c.seasonal) {
-      // One baseline per hour of the week (UTC; the epoch began on a Thursday, hence the offset).
-      const hourOfWeek = Math.floor(((nowMs + 3 * 24 * HOUR_MS) % WEEK_MS) / HOUR_MS);
-      op.name = name = `${name}:how${hourOfWeek}`;
-      op.maxEmpty = Math.max(0, Math.floor(HOUR_MS / c.bucketMs) - 1);
-      op.skipLongGaps = true;
-      op.ttlMs = Math.max(c.stateTtlMs, 5 * WEEK_MS);
-    }
+    if (c.seasonal) makeSeasonal(op, nowMs);
     return { subject, ops: [op], rules: [{ op: 0, above: this.threshold(x) }] };
   }
 
@@ -119,8 +89,7 @@ export class RateBaselineDetector implements Detector {
     const r = results[0]?.[0];
     if (!r || r.kind !== 'rate') return null;
     const c = this.config;
-    const prior = this.prior(this.group(x));
-    if (c.learnPopulation && !c.seasonal && r.closed > 0 && prior.pending.length < MAX_PENDING_SAMPLES) prior.pending.push(r.closed);
+    if (c.learnPopulation && !c.seasonal && r.closed > 0) this.priors.add(this.group(x), r.closed);
     const threshold = this.threshold(x);
     const minCount = Math.ceil(c.minCount / x.endpoint.sensitivity);
     const sd = Math.sqrt(Math.max(r.variance, r.mean, c.varianceFloor));
@@ -143,27 +112,8 @@ export class RateBaselineDetector implements Detector {
 
   background(store: StateStore, nowMs: number): Promise<void> | null {
     const c = this.config;
-    if (!c.learnPopulation || c.seasonal || this.refreshing) return null;
-    if (nowMs - this.lastRefreshMs < POPULATION_REFRESH_MS) return null;
-    this.lastRefreshMs = nowMs;
-    this.refreshing = true;
-    const ttl = Math.max(c.stateTtlMs, 7 * 86_400_000);
-    const merges = [...this.priors.entries()].map(([group, prior]) => {
-      const samples = prior.pending;
-      prior.pending = [];
-      const key = group ? `rate:${c.name}:${group}` : `rate:${c.name}`;
-      return store.mergePopulation(key, samples, POPULATION_ALPHA, ttl, nowMs).then((stats) => {
-        if (stats.weight >= MIN_POPULATION_WEIGHT) {
-          prior.mean = stats.mean;
-          prior.variance = stats.variance;
-        }
-      });
-    });
-    return Promise.all(merges)
-      .then(() => undefined)
-      .finally(() => {
-        this.refreshing = false;
-      });
+    if (!c.learnPopulation || c.seasonal) return null;
+    return this.priors.refresh(store, nowMs);
   }
 }
 

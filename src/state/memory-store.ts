@@ -2,9 +2,10 @@
  * MemoryStore: the StateStore in one process, for unit tests, replay and single-instance use.
  *
  * Same keys, same maths and same answers as redis-store.ts + lua/*.lua (the contract suite checks
- * both, and checks they agree number for number). The rate maths is lua/rate.lua statement by
- * statement; population merging is lua/population.lua; HyperLogLogs give Redis's estimates
- * (hyperloglog.ts).
+ * both, and checks they agree number for number). The rate, count and distinct ops and the penalty
+ * rules are lua/rate.lua, count.lua, distinct.lua and batch.lua statement by statement; population
+ * merging is lua/population.lua; HyperLogLogs change the registers Redis changes and give Redis's
+ * estimates (hyperloglog.ts), so a distinct op's `changed` agrees too.
  *
  * Time: only the nowMs arguments. A key's expiry is an absolute time on that clock, set like the Redis
  * TTL (rate: every call; count: at creation; hll: whenever a register changed; penalty: when set;
@@ -24,6 +25,8 @@ import {
   PENALTY_ORDER,
   type Batch,
   type BatchResult,
+  type CountOp,
+  type DistinctOp,
   type OpResult,
   type Penalty,
   type PenaltyAction,
@@ -62,7 +65,9 @@ export interface MemoryStoreOptions {
   sweepPerCall?: number;
 }
 
-const MAX_EMPTY_BUCKETS = 60;
+/** Defaults of the optional op and rule fields (store.ts); redis-store.ts sends the same. */
+const DEFAULT_MAX_EMPTY = 60;
+const DEFAULT_PER_AT_LEAST = 1;
 
 function rank(action: PenaltyAction | undefined): number {
   return action === undefined ? 0 : PENALTY_ORDER.indexOf(action) + 1;
@@ -183,30 +188,9 @@ export class MemoryStore implements StateStore {
     const prefix = `vigil:{${batch.subject}}`;
     const results: OpResult[] = [];
     for (const op of batch.ops) {
-      if (op.kind === 'rate') {
-        results.push(this.rate(`${prefix}:rate:${op.name}`, op, nowMs));
-      } else if (op.kind === 'count') {
-        const w = Math.floor(nowMs / op.windowMs);
-        const key = `${prefix}:count:${op.name}:${w}`;
-        const by = op.by ?? 1;
-        const found = this.get(key, nowMs);
-        let count: number;
-        if (found?.t === 'count') {
-          count = found.n += by;
-        } else {
-          count = by;
-          this.set(key, { t: 'count', n: by }, nowMs + ttlArg(op.windowMs * 2));
-        }
-        results.push({ kind: 'count', count, score: count });
-      } else {
-        const w = Math.floor(nowMs / op.windowMs);
-        const key = `${prefix}:hll:${op.name}:${w}`;
-        const found = this.get(key, nowMs);
-        const h = found?.t === 'hll' ? found.h : new HyperLogLog();
-        if (h.add(op.member)) this.set(key, { t: 'hll', h }, nowMs + ttlArg(op.windowMs * 2));
-        const estimate = h.count();
-        results.push({ kind: 'distinct', estimate, score: estimate });
-      }
+      if (op.kind === 'rate') results.push(this.rate(`${prefix}:rate:${op.name}`, op, nowMs));
+      else if (op.kind === 'count') results.push(this.count(prefix, op, nowMs));
+      else results.push(this.distinct(prefix, op, nowMs));
     }
 
     const penaltyKey = `${prefix}:penalty`;
@@ -217,7 +201,12 @@ export class MemoryStore implements StateStore {
     const rules = batch.rules ?? [];
     for (let i = 0; i < rules.length; i++) {
       const rule = rules[i]!;
-      const score = results[rule.op]?.score;
+      let score = results[rule.op]?.score;
+      if (score !== undefined && rule.per !== undefined) {
+        // A ratio rule: the denominator must reach perAtLeast and never be 0 (lua/batch.lua).
+        const d = results[rule.per]?.score;
+        score = d !== undefined && d >= (rule.perAtLeast ?? DEFAULT_PER_AT_LEAST) && d !== 0 ? score / d : undefined;
+      }
       if (score === undefined || !(score > rule.above)) continue;
       fired.push(i);
       if (rank(rule.action) > rank(best?.action)) {
@@ -245,8 +234,11 @@ export class MemoryStore implements StateStore {
     if (bucket > s.b) {
       closed = s.c;
       fold(s, op, s.c);
-      const empty = Math.min(bucket - s.b - 1, MAX_EMPTY_BUCKETS);
-      for (let i = 0; i < empty; i++) fold(s, op, 0);
+      const maxEmpty = op.maxEmpty ?? DEFAULT_MAX_EMPTY;
+      let empty = Math.min(bucket - s.b - 1, maxEmpty);
+      if (op.skipLongGaps && bucket - s.b - 1 > maxEmpty) empty = 0;
+      // Counted like Lua's `for _ = 1, empty` (a fractional maxEmpty folds floor(empty) zeros).
+      for (let i = 1; i <= empty; i++) fold(s, op, 0);
       s.b = bucket;
       s.c = 0;
     }
@@ -255,8 +247,54 @@ export class MemoryStore implements StateStore {
     const [mean, variance] = baseline(s, op);
     const sd = sdOf(mean, variance, op.varianceFloor);
     const z = sd > 0 ? (s.c - mean) / sd : 0;
-    const score = s.c >= op.minCount ? z : 0;
-    return { kind: 'rate', current: s.c, mean, variance, samples: s.n, z, score, closed };
+    const ratio = s.c / Math.max(mean, 1);
+    let score = 0;
+    if (s.c >= op.minCount) score = op.scoreMode === 'ratio' ? ratio : z;
+    return { kind: 'rate', current: s.c, mean, variance, samples: s.n, z, ratio, score, closed };
+  }
+
+  /** lua/count.lua: by 0 only reads (creates nothing); sliding adds the previous window, weighted. */
+  private count(prefix: string, op: CountOp, nowMs: number): OpResult {
+    const w = Math.floor(nowMs / op.windowMs);
+    const key = `${prefix}:count:${op.name}:${w}`;
+    const by = op.by ?? 1;
+    const found = this.get(key, nowMs);
+    let count: number;
+    if (by === 0) {
+      count = found?.t === 'count' ? found.n : 0;
+    } else if (found?.t === 'count') {
+      count = found.n += by;
+    } else {
+      count = by;
+      this.set(key, { t: 'count', n: by }, nowMs + ttlArg(op.windowMs * 2));
+    }
+    if (op.sliding) {
+      const prevFound = this.get(`${prefix}:count:${op.name}:${w - 1}`, nowMs);
+      const prev = prevFound?.t === 'count' ? prevFound.n : 0;
+      const into = nowMs - Math.floor(nowMs / op.windowMs) * op.windowMs;
+      count = count + prev * (1 - into / op.windowMs);
+    }
+    return { kind: 'count', count, score: count };
+  }
+
+  /** lua/distinct.lua: the estimate is read only when the add changed a register. */
+  private distinct(prefix: string, op: DistinctOp, nowMs: number): OpResult {
+    const unchanged: OpResult = { kind: 'distinct', estimate: -1, changed: false, closed: -1, score: 0 };
+    if (op.member === '') return unchanged;
+    const w = Math.floor(nowMs / op.windowMs);
+    const key = `${prefix}:hll:${op.name}:${w}`;
+    const found = this.get(key, nowMs);
+    const created = found?.t !== 'hll';
+    const h = found?.t === 'hll' ? found.h : new HyperLogLog();
+    if (!h.add(op.member)) return unchanged;
+    this.set(key, { t: 'hll', h }, nowMs + ttlArg(op.windowMs * 2));
+    const estimate = h.count();
+    let closed = -1;
+    if (op.learn && created) {
+      const prev = this.get(`${prefix}:hll:${op.name}:${w - 1}`, nowMs);
+      closed = prev?.t === 'hll' ? prev.h.count() : 0;
+    }
+    return { kind: 'distinct', estimate, changed: true, closed, score: estimate };
   }
 
   /** The live value of a key (refreshing its LRU position), or undefined when missing or expired. */

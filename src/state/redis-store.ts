@@ -27,6 +27,10 @@ interface VigilCommands {
   vigilPopulation: ScriptCall;
 }
 
+/** Defaults of the optional op and rule fields (store.ts); memory-store.ts uses the same. */
+const DEFAULT_MAX_EMPTY = 60;
+const DEFAULT_PER_AT_LEAST = 1;
+
 /** Durations go to PEXPIRE as positive whole milliseconds, rounded up (memory-store.ts does the same). */
 function ttlArg(ms: number): number {
   return Math.max(1, Math.ceil(ms));
@@ -184,7 +188,10 @@ export class RedisStore implements StateStore {
   }
 }
 
-/** numkeys, KEYS and ARGV of one batch, as batch.lua's header lays them out. */
+/**
+ * numkeys, KEYS and ARGV of one batch, as batch.lua's header lays them out. A sliding count and a
+ * learning distinct pass two keys (window w, then w − 1); every other op passes one.
+ */
 function batchArgs(b: Batch, nowMs: number): Arg[] {
   const prefix = `vigil:{${b.subject}}`;
   const keys: string[] = [`${prefix}:penalty`];
@@ -194,20 +201,25 @@ function batchArgs(b: Batch, nowMs: number): Arg[] {
       keys.push(`${prefix}:rate:${op.name}`);
       argv.push('rate', op.bucketMs, op.alpha, op.by ?? 1, op.priorMean, op.priorVariance, op.priorWeight);
       argv.push(op.varianceFloor, op.minCount, op.clampZ, ttlArg(op.ttlMs));
+      argv.push(op.scoreMode ?? 'z', op.maxEmpty ?? DEFAULT_MAX_EMPTY, op.skipLongGaps ? 1 : 0);
     } else {
       const w = Math.floor(nowMs / op.windowMs);
       if (op.kind === 'count') {
         keys.push(`${prefix}:count:${op.name}:${w}`);
-        argv.push('count', op.by ?? 1, ttlArg(op.windowMs * 2));
+        if (op.sliding) keys.push(`${prefix}:count:${op.name}:${w - 1}`);
+        argv.push('count', op.by ?? 1, ttlArg(op.windowMs * 2), op.windowMs, op.sliding ? 1 : 0);
       } else {
         keys.push(`${prefix}:hll:${op.name}:${w}`);
-        argv.push('distinct', op.member, ttlArg(op.windowMs * 2));
+        if (op.learn) keys.push(`${prefix}:hll:${op.name}:${w - 1}`);
+        argv.push('distinct', op.member, ttlArg(op.windowMs * 2), op.learn ? 1 : 0);
       }
     }
   }
   const rules = b.rules ?? [];
   argv.push(rules.length);
-  for (const r of rules) argv.push(r.op, r.above, r.action, ttlArg(r.durationMs), r.detector);
+  for (const r of rules) {
+    argv.push(r.op, r.above, r.action, ttlArg(r.durationMs), r.detector, r.per ?? -1, r.perAtLeast ?? DEFAULT_PER_AT_LEAST);
+  }
   return [keys.length, ...keys, ...argv];
 }
 
@@ -240,12 +252,19 @@ function parseBatch(b: Batch, reply: unknown): BatchResult {
       const variance = next();
       const samples = next();
       const z = next();
+      const ratio = next();
       const score = next();
       const closed = next();
-      return { kind: 'rate', current, mean, variance, samples, z, score, closed };
+      return { kind: 'rate', current, mean, variance, samples, z, ratio, score, closed };
     }
-    const value = next();
-    return op.kind === 'count' ? { kind: 'count', count: value, score: value } : { kind: 'distinct', estimate: value, score: value };
+    if (op.kind === 'count') {
+      const count = next();
+      return { kind: 'count', count, score: count };
+    }
+    const estimate = next();
+    const changed = next() === 1;
+    const closed = next();
+    return { kind: 'distinct', estimate, changed, closed, score: changed ? estimate : 0 };
   });
   if (at !== r.length) throw new StoreUnavailableError('error', `redis: script reply has ${r.length} fields, expected ${at}`);
   return { results, penalty, fired };

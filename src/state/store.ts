@@ -54,6 +54,18 @@ export interface RateOp {
   /** Below this many requests in the current bucket the op's score is 0 (minimum volume). */
   minCount: number;
   /**
+   * What `score` is once current ≥ minCount: 'z' (the z-score) or 'ratio' (current / max(meanEff, 1),
+   * the classic "rate above k times the average" rule). Default 'z'.
+   */
+  scoreMode?: 'z' | 'ratio';
+  /**
+   * Empty buckets folded (as zeros) when a call comes after a gap: min(gap − 1, maxEmpty) of them.
+   * Default 60. With skipLongGaps, a gap of more than maxEmpty empty buckets folds none at all: the
+   * pause is not data (used by seasonal keys, which are idle for a week between their hours).
+   */
+  maxEmpty?: number;
+  skipLongGaps?: boolean;
+  /**
    * A closed bucket of at least minCount requests (one that could have fired) is folded into the
    * baseline clamped at mean + clampZ·sd (limits poisoning), computed before that fold; smaller buckets
    * are learned as they are; no clamp while there is no baseline at all (no samples, no prior).
@@ -63,20 +75,33 @@ export interface RateOp {
   ttlMs: number;
 }
 
-/** Fixed-window counter. */
+/**
+ * Window counter. Fixed: the count of the current window w = floor(now / windowMs). Sliding (two
+ * buckets, Cloudflare-style): count(w) + count(w − 1) · (1 − (now mod windowMs) / windowMs), a float.
+ * `by` 0 only reads (creates nothing). Keys live 2 × windowMs from their creation.
+ */
 export interface CountOp {
   kind: 'count';
   name: string;
   windowMs: number;
+  /** Default 1; 0 reads without writing. */
   by?: number;
+  sliding?: boolean;
 }
 
-/** Distinct members per fixed window (HyperLogLog). */
+/**
+ * Distinct members per fixed window (HyperLogLog). The estimate is read (PFCOUNT) only when PFADD
+ * changed the HLL (docs/performance.md B4); otherwise the result says `changed: false` and the score
+ * is 0, so a rule can only fire on a call that raised the count. With `learn`, the call that creates
+ * a window's HLL also reports the previous window's final estimate (`closed`), for population
+ * baselines. `member` '' only reads nothing and adds nothing (estimate −1, changed false).
+ */
 export interface DistinctOp {
   kind: 'distinct';
   name: string;
   member: string;
   windowMs: number;
+  learn?: boolean;
 }
 
 export type Op = RateOp | CountOp | DistinctOp;
@@ -92,7 +117,9 @@ export interface RateResult {
   samples: number;
   /** (current - mean) / sqrt(max(variance, mean, varianceFloor)); 0 when that sd is 0. */
   z: number;
-  /** z when current ≥ minCount, else 0. What penalty rules compare. */
+  /** current / max(meanEff, 1). */
+  ratio: number;
+  /** z (or ratio, per scoreMode) when current ≥ minCount, else 0. What penalty rules compare. */
   score: number;
   /** Count of the bucket this call closed, or -1 when no bucket was closed (feeds the population). */
   closed: number;
@@ -106,16 +133,28 @@ export interface CountResult {
 
 export interface DistinctResult {
   kind: 'distinct';
+  /** PFCOUNT after the add when the add changed the HLL; −1 when it did not (not read). */
   estimate: number;
+  changed: boolean;
+  /** With learn: the previous window's estimate when this call created the current window's HLL, else −1. */
+  closed: number;
+  /** estimate when changed, else 0. */
   score: number;
 }
 
 export type OpResult = RateResult | CountResult | DistinctResult;
 
-/** Set the subject's penalty when ops[op].score > above (checked in the store, in the same round trip). */
+/**
+ * Set the subject's penalty when the rule holds (checked in the store, in the same round trip):
+ * without `per`, ops[op].score > above; with `per` (a ratio such as failures / attempts),
+ * ops[per].score ≥ perAtLeast and ops[op].score / ops[per].score > above.
+ */
 export interface PenaltyRule {
   op: number;
   above: number;
+  per?: number;
+  /** Minimum denominator for a ratio rule (default 1). */
+  perAtLeast?: number;
   action: PenaltyAction;
   durationMs: number;
   detector: string;

@@ -23,6 +23,7 @@ contractSuite('MemoryStore', async () => {
       store = new MemoryStore();
     },
     pttl: async (key, nowMs) => store.pttl(key, nowMs),
+    keys: async (nowMs) => store.keys(nowMs).sort(),
     close: () => store.close(),
   };
 });
@@ -36,6 +37,18 @@ async function redisHarnessSetup(): Promise<void> {
   await redisStore.ready(5000);
 }
 
+/** Every key in the Redis database (SCAN). */
+async function redisKeys(): Promise<string[]> {
+  const keys: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, batch] = await redisStore.redis.scan(cursor, 'COUNT', 100);
+    cursor = next;
+    keys.push(...batch);
+  } while (cursor !== '0');
+  return keys;
+}
+
 contractSuite('RedisStore', async () => {
   await redisHarnessSetup();
   return {
@@ -46,6 +59,7 @@ contractSuite('RedisStore', async () => {
       await redisStore.redis.flushall();
     },
     pttl: async (key) => redisStore.redis.pttl(key),
+    keys: async () => (await redisKeys()).sort(),
     close: async () => {
       await redisStore.close();
       await server.stop();
@@ -78,23 +92,32 @@ describe('RedisStore only', () => {
 
   it('gives every key it writes a TTL', async () => {
     await redisStore.redis.flushall();
-    const ops: Op[] = [rateOp({ ttlMs: 600_000 }), countOp(), distinctOp('m1')];
-    await redisStore.run([{ subject: 'ttl', ops, rules: [{ op: 1, above: 0, action: 'block', durationMs: 5000, detector: 'd' }] }], T0);
+    const ops: Op[] = [
+      rateOp({ ttlMs: 600_000 }),
+      countOp(),
+      distinctOp('m1'),
+      rateOp({ name: 'q', ttlMs: 600_000, scoreMode: 'ratio', maxEmpty: 1, skipLongGaps: true, by: 0 }),
+      countOp({ name: 's', sliding: true }),
+      countOp({ name: 'read', by: 0 }),
+      countOp({ name: 'sread', by: 0, sliding: true }),
+      distinctOp('m2', { name: 'l', learn: true }),
+      distinctOp('', { name: 'none', learn: true }),
+    ];
+    const rules = [
+      { op: 1, above: 0, action: 'block' as const, durationMs: 5000, detector: 'd' },
+      { op: 1, per: 4, above: 0, action: 'throttle' as const, durationMs: 5000, detector: 'r' },
+    ];
+    // Two windows of every count and distinct key (the second window's ops read the first's keys).
+    await redisStore.run([{ subject: 'ttl', ops, rules }], T0);
     await redisStore.run([{ subject: 'ttl', ops }], T0 + 3 * B);
+    await redisStore.run([{ subject: 'ttl', ops: [...ops, distinctOp('m3', { name: 'l', learn: true })] }], T0 + 60_000);
     await redisStore.mergePopulation('p', [1, 2], 0.1, 600_000, T0);
-    const keys: string[] = [];
-    let cursor = '0';
-    do {
-      const [next, batch] = await redisStore.redis.scan(cursor, 'COUNT', 100);
-      cursor = next;
-      keys.push(...batch);
-    } while (cursor !== '0');
-    assert.ok(keys.includes('vigil:{ttl}:rate:r'), keys.join());
-    assert.ok(keys.includes('vigil:{ttl}:penalty'), keys.join());
-    assert.ok(keys.includes('vigil:{pop}:p'), keys.join());
-    assert.equal(keys.filter((k) => k.startsWith('vigil:{ttl}:count:c:')).length, 1);
-    assert.equal(keys.filter((k) => k.startsWith('vigil:{ttl}:hll:d:')).length, 1);
-    assert.equal(keys.length, 5);
+    const keys = await redisKeys();
+    const w = Math.floor(T0 / 60_000);
+    const expected = ['vigil:{ttl}:rate:r', 'vigil:{ttl}:rate:q', 'vigil:{ttl}:penalty', 'vigil:{pop}:p'];
+    for (const prefix of ['count:c', 'count:s', 'hll:d', 'hll:l']) expected.push(`vigil:{ttl}:${prefix}:${w}`, `vigil:{ttl}:${prefix}:${w + 1}`);
+    // Nothing for the read-only counts and the '' member.
+    assert.deepEqual(keys.sort(), expected.sort());
     for (const k of keys) assert.ok((await redisStore.redis.pttl(k)) > 0, `${k} has no TTL`);
   });
 
@@ -187,6 +210,58 @@ describe('RedisStore only', () => {
         `HLL chunk ${chunk}`,
       );
     }
+    await memory.close();
+  });
+
+  it('agrees with the MemoryStore on the op options, number for number', async () => {
+    await redisStore.redis.flushall();
+    const memory = new MemoryStore();
+    let seed = 7;
+    const rand = (): number => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed / 2147483648;
+    };
+    let now = T0;
+    const seen = { fired: new Set<number>(), learned: 0, unchanged: 0, empty: 0, pauses: 0 };
+    for (let step = 0; step < 400; step++) {
+      // Forward only (see above), with now and then a pause of many buckets (maxEmpty, skipLongGaps).
+      const pause = rand() < 0.04;
+      if (pause) seen.pauses++;
+      now += pause ? Math.floor(rand() * 20 * B) : Math.floor(rand() * 3000);
+      const batches: Batch[] = [];
+      for (const subject of ['a', 'b', 'c']) {
+        if (rand() < 0.4) continue;
+        const member = rand() < 0.1 ? '' : `m${Math.floor(rand() * 30)}`;
+        if (member === '') seen.empty++;
+        batches.push({
+          subject,
+          ops: [
+            rateOp({
+              name: 'q', alpha: 0.3, priorMean: 2, priorVariance: 3, priorWeight: 2, varianceFloor: 1, minCount: 2,
+              clampZ: 3, ttlMs: 1e9, scoreMode: 'ratio', maxEmpty: 4, skipLongGaps: subject !== 'a', by: Math.floor(rand() * 3),
+            }),
+            countOp({ name: 'all', windowMs: 20_000, sliding: true }),
+            countOp({ name: 'fail', windowMs: 20_000, sliding: rand() < 0.8, by: rand() < 0.5 ? 1 : 0 }),
+            distinctOp(member, { name: 'l', windowMs: 60_000, learn: subject !== 'c' }),
+          ],
+          rules: [
+            { op: 0, above: 2.5, action: 'throttle', durationMs: 3000, detector: 'ratio-mode' },
+            { op: 2, per: 1, above: 0.6, perAtLeast: 3, action: 'challenge', durationMs: 2000, detector: 'fail-ratio' },
+            { op: 3, above: 8, action: 'block', durationMs: 1000, detector: 'spray' },
+          ],
+        });
+      }
+      const [fromMemory, fromRedis] = await Promise.all([memory.run(batches, now), redisStore.run(batches, now)]);
+      assertClose(fromRedis, fromMemory, `step ${step}`);
+      for (const r of fromMemory) {
+        r.fired.forEach((i) => seen.fired.add(i));
+        const d = r.results[3];
+        if (d?.kind === 'distinct' && d.closed > 0) seen.learned++;
+        if (d?.kind === 'distinct' && !d.changed) seen.unchanged++;
+      }
+    }
+    assert.deepEqual([...seen.fired].sort(), [0, 1, 2], 'the workload should fire every rule');
+    assert.ok(seen.learned >= 5 && seen.unchanged > 50 && seen.empty > 10 && seen.pauses >= 5, JSON.stringify({ ...seen, fired: [...seen.fired] }));
     await memory.close();
   });
 });

@@ -23,8 +23,12 @@ subject's own history grows, w = max(0, priorWeight - n):
            can grow to its real rate.
            n = 0: m = x, v = 0;  else d = x - m, m = m + alpha*d, v = (1 - alpha)*(v + alpha*d*d)
            n = n + 1
-  a call in bucket > b folds c, then min(bucket - b - 1, 60) empty buckets; a call in bucket < b
-  (late event) counts into the current bucket. z = (c - meanEff) / sdEff, or 0 when sdEff = 0.
+  a call in bucket > b folds c, then min(bucket - b - 1, maxEmpty) empty buckets (maxEmpty defaults
+  to 60); with skipLongGaps, a gap of more than maxEmpty empty buckets folds none of them (c itself is
+  still folded). A call in bucket < b (late event) counts into the current bucket.
+  c = c + by (by may be 0: the call reads the score without counting; the key is written all the same).
+  z = (c - meanEff) / sdEff, or 0 when sdEff = 0;  ratio = c / max(meanEff, 1)
+  score = 0 when c < minCount, else z (scoreMode 'z') or ratio (scoreMode 'ratio').
 ]]
 
 local function rate_baseline(st, spec)
@@ -61,7 +65,7 @@ local function rate_fold(st, spec, x)
   st.n = st.n + 1
 end
 
--- Returns the op's score and its reply fields: current, mean, variance, samples, z, score, closed.
+-- Returns the op's score and its reply fields: current, mean, variance, samples, z, ratio, score, closed.
 local function op_rate(key, spec, now)
   local bucket = math.floor(now / spec.bucketMs)
   local raw = redis.call('HMGET', key, 'b', 'c', 'm', 'v', 'n')
@@ -75,7 +79,10 @@ local function op_rate(key, spec, now)
   if bucket > st.b then
     closed = st.c
     rate_fold(st, spec, st.c)
-    local empty = math.min(bucket - st.b - 1, 60)
+    local empty = math.min(bucket - st.b - 1, spec.maxEmpty)
+    if spec.skipLongGaps and bucket - st.b - 1 > spec.maxEmpty then
+      empty = 0
+    end
     for _ = 1, empty do
       rate_fold(st, spec, 0)
     end
@@ -91,9 +98,14 @@ local function op_rate(key, spec, now)
   if sd > 0 then
     z = (st.c - mean) / sd
   end
+  local ratio = st.c / math.max(mean, 1)
   local score = 0
   if st.c >= spec.minCount then
-    score = z
+    if spec.scoreMode == 'ratio' then
+      score = ratio
+    else
+      score = z
+    end
   end
-  return score, { st.c, mean, var, st.n, z, score, closed }
+  return score, { st.c, mean, var, st.n, z, ratio, score, closed }
 end

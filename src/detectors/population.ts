@@ -1,0 +1,77 @@
+import type { StateStore } from '../state/store.js';
+
+/** How often population priors are merged and refreshed (clock time, so replay is deterministic). */
+export const POPULATION_REFRESH_MS = 5000;
+/** Samples kept between refreshes; the rest are dropped (the prior moves slowly anyway). */
+const MAX_PENDING_SAMPLES = 10_000;
+const POPULATION_ALPHA = 0.01;
+/** Decayed sample weight the merged estimate needs before it replaces the configured prior (≤ 1/α). */
+const MIN_POPULATION_WEIGHT = 20;
+
+export interface Prior {
+  mean: number;
+  variance: number;
+  /** Whether the population has replaced the configured values yet. */
+  learned: boolean;
+}
+
+/**
+ * A detector's population baselines, one per group (endpoint group, or '' for one overall): closed
+ * window values of many subjects are queued on the request path and merged into the store's shared
+ * population estimate off the path, every POPULATION_REFRESH_MS of clock time, so every replica
+ * converges on the same prior. See StateStore.mergePopulation for the maths.
+ */
+export class PopulationPriors {
+  private readonly groups = new Map<string, Prior & { pending: number[] }>();
+  private lastRefreshMs = -Infinity;
+  private refreshing = false;
+
+  constructor(
+    /** Store key prefix, e.g. `rate:request-rate`. */
+    private readonly key: string,
+    private readonly initial: { mean: number; variance: number },
+    private readonly ttlMs: number,
+  ) {}
+
+  get(group: string): Prior {
+    return this.entry(group);
+  }
+
+  private entry(group: string): Prior & { pending: number[] } {
+    let g = this.groups.get(group);
+    if (!g) {
+      g = { mean: this.initial.mean, variance: this.initial.variance, learned: false, pending: [] };
+      this.groups.set(group, g);
+    }
+    return g;
+  }
+
+  /** Queues a closed-window value of one subject. */
+  add(group: string, value: number): void {
+    const g = this.entry(group);
+    if (g.pending.length < MAX_PENDING_SAMPLES) g.pending.push(value);
+  }
+
+  /** Merges queued samples and refreshes the priors, at most every POPULATION_REFRESH_MS; null when not due. */
+  refresh(store: StateStore, nowMs: number): Promise<void> | null {
+    if (this.refreshing || nowMs - this.lastRefreshMs < POPULATION_REFRESH_MS) return null;
+    this.lastRefreshMs = nowMs;
+    this.refreshing = true;
+    const merges = [...this.groups.entries()].map(([group, g]) => {
+      const samples = g.pending;
+      g.pending = [];
+      return store.mergePopulation(group ? `${this.key}:${group}` : this.key, samples, POPULATION_ALPHA, this.ttlMs, nowMs).then((stats) => {
+        if (stats.weight >= MIN_POPULATION_WEIGHT) {
+          g.mean = stats.mean;
+          g.variance = stats.variance;
+          g.learned = true;
+        }
+      });
+    });
+    return Promise.all(merges)
+      .then(() => undefined)
+      .finally(() => {
+        this.refreshing = false;
+      });
+  }
+}
