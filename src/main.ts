@@ -8,11 +8,14 @@ import { startAdmin } from './obs/admin.js';
 import type { AdminServer } from './obs/admin.js';
 import type { Logger } from './obs/logger.js';
 import { createLogger } from './obs/logger.js';
-import { createMetrics } from './obs/metrics.js';
+import { createMetrics, showLivePolicy } from './obs/metrics.js';
 import type { Metrics } from './obs/metrics.js';
 import { ThrottledLog } from './obs/throttled-log.js';
 import { loadPolicyFile } from './policy/load.js';
+import { policyFileFor } from './policy/locate.js';
 import type { Policy } from './policy/policy.js';
+import { PolicyWatcher, initialReloadStatus } from './policy/watch.js';
+import type { CheckResult } from './policy/watch.js';
 import { createPseudonymizer } from './request/keyed-hash.js';
 import type { Settings } from './settings.js';
 import { GuardedStore } from './state/guarded-store.js';
@@ -37,6 +40,8 @@ export interface Vigil {
   metrics: Metrics;
   store: GuardedStore;
   policy: () => Policy;
+  /** Checks the policy file now (SIGHUP) and swaps it if it changed; a policy given in StartOptions never changes. */
+  reloadPolicy(): CheckResult;
   logger: Logger;
   /** Graceful shutdown: drain streams, close servers and the store. Idempotent. */
   shutdown(): Promise<void>;
@@ -55,8 +60,12 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
   const metrics = createMetrics(registry);
   const problems = new ThrottledLog(logger);
 
-  const policy = opts.policy ?? loadPolicyFile(settings.policyPath);
-  metrics.policyInfo.set({ checksum: policy.checksum }, 1);
+  // The live policy: one reference, replaced whole by the watcher (started below when it came from a path).
+  const policyFile = opts.policy ? null : policyFileFor(settings.policyPath);
+  let current: Policy = opts.policy ?? loadPolicyFile(policyFile!);
+  const loadedAtMs = clock.nowMs();
+  showLivePolicy(metrics, current.checksum, loadedAtMs);
+  let watcher: PolicyWatcher | undefined;
 
   let secret = settings.keySecret;
   if (!secret) {
@@ -78,7 +87,7 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
   );
 
   const handler = createDecisionHandler({
-    policy: () => policy,
+    policy: () => current,
     store,
     clock,
     metrics,
@@ -87,6 +96,7 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
     shadowMode: settings.shadowMode,
     pseudonymize,
     headerLimits: { maxValueBytes: 16_384, maxHeaders: 256 },
+    maxBodyBytes: settings.maxBodyBytes,
   });
   const grpcServer = new ExtProcServer(
     {
@@ -111,27 +121,40 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
       readiness: () => ({
         serving: grpcServer.serving,
         store: { kind: store.kind, up: store.healthy, breaker: store.breakerState },
-        policy: { checksum: policy.checksum, source: policy.source },
+        policy: { checksum: current.checksum, source: current.source },
         shadowMode: settings.shadowMode,
       }),
       policy: () => ({
-        checksum: policy.checksum,
-        source: policy.source,
-        detectors: policy.detectors.map((d) => `${d.config.name} (${d.config.type}, ${d.config.action}${d.config.shadow ? ', shadow' : ''})`),
-        text: policy.text,
+        checksum: current.checksum,
+        source: current.source,
+        ...(watcher?.status() ?? initialReloadStatus(loadedAtMs)),
+        detectors: current.detectors.map((d) => `${d.config.name} (${d.config.type}, ${d.config.action}${d.config.shadow ? ', shadow' : ''})`),
+        text: current.text,
       }),
     });
     const ping = () => store.ping().catch(() => undefined);
     void ping();
     health = setInterval(ping, 2000);
     health.unref();
+    if (policyFile) {
+      watcher = new PolicyWatcher({
+        file: policyFile,
+        initial: current,
+        loadedAtMs,
+        onSwap: (next) => (current = next),
+        clock,
+        metrics,
+        logger,
+        pollMs: settings.policyPollMs,
+      }).start();
+    }
     logger.info(
       {
         grpc: `${settings.grpcAddress.host}:${grpcPort}`,
         admin: `${settings.adminAddress.host}:${admin.port}`,
         store: store.kind,
         shadowMode: settings.shadowMode,
-        policy: { source: policy.source, checksum: policy.checksum, detectors: policy.detectors.length },
+        policy: { source: current.source, checksum: current.checksum, detectors: current.detectors.length },
       },
       'vigil serving',
     );
@@ -142,13 +165,16 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
       adminPort: admin.port,
       metrics,
       store,
-      policy: () => policy,
+      policy: () => current,
+      reloadPolicy: () => watcher?.check(true) ?? 'unchanged',
       logger,
       shutdown() {
         stopping ??= (async () => {
+          watcher?.close();
           logger.info({ streams: grpcServer.activeStreams, graceMs: settings.drainTimeoutMs }, 'shutting down: draining ext_proc streams');
           clearInterval(health);
           await grpcServer.drain(settings.drainTimeoutMs);
+          await handler.settled(Math.max(100, settings.drainTimeoutMs));
           await admin!.close();
           await store.close().catch(() => undefined);
           logger.info('vigil stopped');
@@ -157,6 +183,7 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
       },
     };
   } catch (err) {
+    watcher?.close();
     clearInterval(health);
     await grpcServer.drain(0).catch(() => undefined);
     await admin?.close();

@@ -13,7 +13,10 @@ export interface Settings {
   shadowMode: boolean;
   /** Null when unset; main decides (required with Redis, generated with a warning on the embedded store). */
   keySecret: Buffer | null;
+  /** A policy file, or a directory holding `policy.yaml` (a Kubernetes ConfigMap volume). */
   policyPath: string;
+  /** Period of the policy file's content-hash poll, the fallback to watching its directory; 0 = no polling. */
+  policyPollMs: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** Per-call deadline for the state store; far below Envoy's message_timeout (200 ms by default). */
   storeTimeoutMs: number;
@@ -37,7 +40,8 @@ export const SETTINGS_DOC: ReadonlyArray<{ name: string; default: string; meanin
   { name: 'REDIS_URL', default: '(unset)', meaning: 'redis:// or rediss:// URL; unset = embedded memory store (single replica)' },
   { name: 'VIGIL_SHADOW_MODE', default: 'false', meaning: 'true = decide, log and count, but always allow (x-vigil-shadow-action tells the upstream)' },
   { name: 'VIGIL_KEY_SECRET', default: '(unset)', meaning: 'secret (≥ 16 bytes; hex:… or base64:… accepted) keying identity pseudonyms; required with Redis' },
-  { name: 'VIGIL_POLICY', default: 'policy/default.yaml', meaning: 'policy file' },
+  { name: 'VIGIL_POLICY', default: 'policy/default.yaml', meaning: 'policy file, or a directory holding policy.yaml (e.g. a ConfigMap volume); reloaded when it changes' },
+  { name: 'VIGIL_POLICY_POLL_MS', default: '2000', meaning: 'how often the policy file is re-read to catch changes its directory watch missed; 0 = watch only' },
   { name: 'VIGIL_LOG_LEVEL', default: 'info', meaning: 'fatal, error, warn, info, debug, trace or silent' },
   { name: 'VIGIL_STORE_TIMEOUT_MS', default: '50', meaning: 'per-call state-store deadline; past it the request is allowed (fail-open)' },
   { name: 'VIGIL_BREAKER_ERROR_PERCENT', default: '50', meaning: 'store breaker opens when this % of recent calls fail' },
@@ -83,6 +87,16 @@ export function parseSettings(env: Env = process.env): Settings {
     return dflt;
   };
 
+  /** 0 (off) or a period of at least 100 ms: polling faster than fs events settle only burns CPU. */
+  const pollMs = (name: string, dflt: number): number => {
+    const raw = str(name, String(dflt));
+    if (!/^\d+$/.test(raw) || (Number(raw) !== 0 && (Number(raw) < 100 || Number(raw) > 3_600_000))) {
+      problems.push(`${name}: "${raw}" must be 0 (off) or an integer from 100 to 3600000`);
+      return dflt;
+    }
+    return Number(raw);
+  };
+
   const redisRaw = str('REDIS_URL', '');
   let redisUrl: string | null = null;
   if (redisRaw !== '') {
@@ -120,6 +134,7 @@ export function parseSettings(env: Env = process.env): Settings {
     shadowMode: bool('VIGIL_SHADOW_MODE', false),
     keySecret,
     policyPath: str('VIGIL_POLICY', defaultPolicyPath),
+    policyPollMs: pollMs('VIGIL_POLICY_POLL_MS', 2000),
     logLevel: (LOG_LEVELS as readonly string[]).includes(logLevel) ? (logLevel as Settings['logLevel']) : 'info',
     storeTimeoutMs: int('VIGIL_STORE_TIMEOUT_MS', 50, 1, 10_000),
     breakerErrorPercent: int('VIGIL_BREAKER_ERROR_PERCENT', 50, 1, 100),

@@ -55,3 +55,12 @@ test('shadow mode and addresses parse, IPv6 included', () => {
   assert.equal(parseAddress('localhost'), null);
   assert.equal(parseAddress('h:70000'), null);
 });
+
+test('VIGIL_POLICY_POLL_MS: 2000 by default, 0 turns polling off, tiny or junk values are refused', () => {
+  assert.equal(parseSettings({}).policyPollMs, 2000);
+  assert.equal(parseSettings({ VIGIL_POLICY_POLL_MS: '0' }).policyPollMs, 0);
+  assert.equal(parseSettings({ VIGIL_POLICY_POLL_MS: '500' }).policyPollMs, 500);
+  for (const bad of ['5', '-1', 'soon', '3600001']) {
+    assert.throws(() => parseSettings({ VIGIL_POLICY_POLL_MS: bad }), new RegExp(`VIGIL_POLICY_POLL_MS: "${bad}" must be 0 \\(off\\) or an integer from 100 to 3600000`));
+  }
+});

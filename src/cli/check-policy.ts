@@ -1,11 +1,16 @@
 import { ConfigError } from '../errors.js';
 import { loadPolicyFile } from '../policy/load.js';
+import { POLICY_FILE_IN_DIR, policyFileFor } from '../policy/locate.js';
 
-export const CHECK_POLICY_HELP = `vigil check-policy — validate a policy file offline
+export const CHECK_POLICY_HELP = `vigil check-policy — validate a policy offline
 
-Usage: vigil check-policy FILE
+Usage: vigil check-policy PATH
 
-Exit 0 and a summary when the policy is valid; exit 1 listing every problem (file, detector, field) when not.
+PATH is a policy file, or a directory holding ${POLICY_FILE_IN_DIR} (as VIGIL_POLICY may be, e.g. a
+mounted ConfigMap): the same rule vigil serve uses.
+
+Exit 0 and a summary when the policy is valid; exit 1 listing every problem (file, detector, field) on
+stderr when it is not (a directory without ${POLICY_FILE_IN_DIR} included); exit 2 on a usage error.
 `;
 
 export function runCheckPolicy(argv: string[]): number {
@@ -14,11 +19,11 @@ export function runCheckPolicy(argv: string[]): number {
     return 0;
   }
   if (argv.length !== 1) {
-    process.stderr.write(`vigil check-policy: expected one FILE\n\n${CHECK_POLICY_HELP}`);
+    process.stderr.write(`vigil check-policy: expected one PATH (a file, or a directory holding ${POLICY_FILE_IN_DIR})\n\n${CHECK_POLICY_HELP}`);
     return 2;
   }
   try {
-    const policy = loadPolicyFile(argv[0]!);
+    const policy = loadPolicyFile(policyFileFor(argv[0]!));
     process.stdout.write(`${policy.source}: valid (checksum ${policy.checksum}, ${policy.detectors.length} detector(s))\n`);
     for (const d of policy.detectors) {
       const c = d.config;

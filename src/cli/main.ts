@@ -11,7 +11,7 @@ Usage: vigil <command> [options]
 Commands:
   serve          run the ext_proc sidecar (settings from the environment; vigil serve --help)
   sim            play Envoy's ext_proc filter against any ext_proc server (vigil sim --help)
-  check-policy   validate a policy file offline (vigil check-policy --help)
+  check-policy   validate a policy file or directory offline (vigil check-policy --help)
 
 Options:
   -h, --help     this help

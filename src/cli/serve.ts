@@ -9,6 +9,10 @@ Usage: vigil serve
 Settings come from the environment only (every problem is listed at start-up):
 ${SETTINGS_DOC.map((s) => `  ${s.name.padEnd(28)} ${s.meaning} (default ${s.default})`).join('\n')}
 
+The policy (VIGIL_POLICY: a file, or a directory holding policy.yaml) is watched and reloaded when it
+changes; a broken one is rejected, logged and counted, and the last good one stays (docs/policy-reload.md).
+
+SIGHUP: check the policy file now and reload it if it changed (also re-reports a still-broken one).
 SIGTERM or SIGINT: stop accepting streams, let in-flight ones finish (VIGIL_DRAIN_TIMEOUT_MS), exit 0.
 `;
 
@@ -44,6 +48,7 @@ export async function runServe(argv: string[]): Promise<number> {
       );
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGHUP', () => logger.info({ signal: 'SIGHUP', result: vigil.reloadPolicy() }, 'policy reload check'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
 }

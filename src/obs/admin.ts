@@ -12,11 +12,25 @@ export interface Readiness {
   shadowMode: boolean;
 }
 
+/** /debug/policy: the live policy and how it got there. */
+export interface PolicyView {
+  checksum: string;
+  source: string;
+  /** When the live policy was loaded, at start-up or by a reload (ISO 8601). */
+  loadedAt: string;
+  /** Policy changes seen since start-up: swapped in, or rejected (the live policy stayed). */
+  reloads: { ok: number; rejected: number };
+  /** The last rejected policy's problems (every one, naming file, detector and field), or null. */
+  lastRejected: { at: string; problems: string[] } | null;
+  detectors: string[];
+  text: string;
+}
+
 export interface AdminDeps {
   registry: Registry;
   readiness: () => Readiness;
-  /** The live policy's source text, checksum and path, for /debug/policy. */
-  policy: () => { checksum: string; source: string; text: string; detectors: string[] };
+  /** The live policy's source text, checksum, path and reload history, for /debug/policy. */
+  policy: () => PolicyView;
   logger: Logger;
 }
 

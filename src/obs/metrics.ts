@@ -70,6 +70,24 @@ export function createMetrics(registry: Registry) {
       registers: r,
     }),
     messages: new Tally('vigil_messages_total', 'ext_proc messages received, by kind', ['kind'] as const, registry),
+    signals: new Counter({
+      name: 'vigil_detector_signals_total',
+      help: 'Detector signals that fired, by detector, exchange phase (request, login, response, response-body) and shadow',
+      labelNames: ['detector', 'phase', 'shadow'] as const,
+      registers: r,
+    }),
+    penaltiesSet: new Counter({
+      name: 'vigil_penalties_set_total',
+      help: 'Penalties set in the store, by detector and action (throttle, challenge, block)',
+      labelNames: ['detector', 'action'] as const,
+      registers: r,
+    }),
+    unscored: new Counter({
+      name: 'vigil_unscored_total',
+      help: 'Requests allowed without scoring, by reason: static (static endpoint), allowlist (allowlisted CIDR or identity)',
+      labelNames: ['reason'] as const,
+      registers: r,
+    }),
     inputProblems: new Counter({
       name: 'vigil_input_problems_total',
       help: 'Oversized, truncated or malformed input that vigil tolerated, by kind',
@@ -82,7 +100,25 @@ export function createMetrics(registry: Registry) {
       labelNames: ['checksum'] as const,
       registers: r,
     }),
+    policyReloads: new Counter({
+      name: 'vigil_policy_reloads_total',
+      help: 'Policy changes seen after start-up, by result: ok (swapped in) or rejected (invalid; the last good policy stays)',
+      labelNames: ['result'] as const,
+      registers: r,
+    }),
+    policyLoadedAt: new Gauge({
+      name: 'vigil_policy_last_reload_timestamp_seconds',
+      help: 'When the live policy was loaded (start-up or last successful reload), Unix time in seconds',
+      registers: r,
+    }),
   };
+}
+
+/** Marks the live policy: vigil_policy_info keeps only its checksum (the old label is dropped), loaded at `atMs`. */
+export function showLivePolicy(metrics: Metrics, checksum: string, atMs: number): void {
+  metrics.policyInfo.reset();
+  metrics.policyInfo.set({ checksum }, 1);
+  metrics.policyLoadedAt.set(atMs / 1000);
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

@@ -22,6 +22,8 @@
  */
 import { HyperLogLog } from './hyperloglog.js';
 import {
+  DEFAULT_MAX_EMPTY,
+  DEFAULT_PER_AT_LEAST,
   PENALTY_ORDER,
   type Batch,
   type BatchResult,
@@ -64,10 +66,6 @@ export interface MemoryStoreOptions {
   /** Keys inspected for expiry per call by the incremental sweep. Default 16. */
   sweepPerCall?: number;
 }
-
-/** Defaults of the optional op and rule fields (store.ts); redis-store.ts sends the same. */
-const DEFAULT_MAX_EMPTY = 60;
-const DEFAULT_PER_AT_LEAST = 1;
 
 function rank(action: PenaltyAction | undefined): number {
   return action === undefined ? 0 : PENALTY_ORDER.indexOf(action) + 1;

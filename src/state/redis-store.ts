@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { Redis, type RedisOptions } from 'ioredis';
 import { StoreUnavailableError } from '../errors.js';
 import { luaDir } from '../paths.js';
+import { DEFAULT_MAX_EMPTY, DEFAULT_PER_AT_LEAST } from './store.js';
 import type { Batch, BatchResult, OpResult, Penalty, PenaltyAction, PopulationStats, StateStore } from './store.js';
 
 type Arg = string | number;
@@ -28,8 +29,6 @@ interface VigilCommands {
 }
 
 /** Defaults of the optional op and rule fields (store.ts); memory-store.ts uses the same. */
-const DEFAULT_MAX_EMPTY = 60;
-const DEFAULT_PER_AT_LEAST = 1;
 
 /** Durations go to PEXPIRE as positive whole milliseconds, rounded up (memory-store.ts does the same). */
 function ttlArg(ms: number): number {

@@ -14,6 +14,11 @@
  * Every key carries a TTL. Time is always an argument (nowMs), never read by the store.
  */
 
+/** RateOp.maxEmpty when not given. */
+export const DEFAULT_MAX_EMPTY = 60;
+/** PenaltyRule.perAtLeast when not given. */
+export const DEFAULT_PER_AT_LEAST = 1;
+
 /** Enforcing actions a penalty can hold, in increasing order of force. */
 export type PenaltyAction = 'throttle' | 'challenge' | 'block';
 export const PENALTY_ORDER: readonly PenaltyAction[] = ['throttle', 'challenge', 'block'];
