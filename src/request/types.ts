@@ -62,7 +62,7 @@ export interface IdentityConfig {
   /** Number of trusted proxies appending to x-forwarded-for (the client is the hop before them). */
   trustedHops: number;
   /** Trusted proxy ranges; when non-empty they replace trustedHops (see client-ip.ts). */
-  trustedProxies: Cidr[];
+  trustedProxies: readonly Cidr[];
 }
 
 export const defaultIdentityConfig: IdentityConfig = {

@@ -94,3 +94,19 @@ test('hostile xff values never throw', () => {
   assert.equal(resolveClientIp(withXff('1.1.1.1'), undefined, xff(Number.NaN)), '1.1.1.1');
   assert.equal(resolveClientIp(withXff('1.1.1.1, 2.2.2.2'), undefined, xff(-3)), '2.2.2.2');
 });
+
+test('trusted proxies: x-forwarded-for is believed only from a trusted peer, walked right to left', async () => {
+  const { parseCidr } = await import('../../src/request/cidr.js');
+  const cfg = { clientIpSource: 'xff', trustedHops: 5, trustedProxies: [parseCidr('10.0.0.0/8')!, parseCidr('fd00::/8')!] } as const;
+  // the peer is a trusted proxy: skip trusted hops from the right
+  assert.equal(resolveClientIp(withXff('6.6.6.6, 203.0.113.5, 10.1.1.1'), '10.0.0.2:1', cfg), '203.0.113.5');
+  assert.equal(resolveClientIp(withXff('203.0.113.5', 'fd00::7'), '[fd00::1]:443', cfg), '203.0.113.5');
+  // the peer is not trusted: its own address, whatever the header says (spoofing)
+  assert.equal(resolveClientIp(withXff('1.1.1.1'), '198.51.100.9:1', cfg), '198.51.100.9');
+  // every hop trusted: the left-most
+  assert.equal(resolveClientIp(withXff('10.9.9.9, 10.1.1.1'), '10.0.0.2:1', cfg), '10.9.9.9');
+  // garbage on the walk stops it at the peer
+  assert.equal(resolveClientIp(withXff('1.1.1.1, garbage'), '10.0.0.2:1', cfg), '10.0.0.2');
+  // no header: the peer
+  assert.equal(resolveClientIp(none, '10.0.0.2:1', cfg), '10.0.0.2');
+});
