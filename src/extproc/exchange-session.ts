@@ -48,7 +48,7 @@ export class VigilSession implements ExchangeSession {
   private requestHeaderList: HeaderList | null = null;
   private spoofed: string[] = [];
   /** The headers-phase evaluation of a login waiting for its body. */
-  private held: { evaluation: Evaluation; failOpen: FailOpenReason | null } | null = null;
+  private held: { evaluation: Evaluation; decision: Decision } | null = null;
   private body: Buffer[] = [];
   private bodyBytes = 0;
   private sampling = false;
@@ -96,7 +96,7 @@ export class VigilSession implements ExchangeSession {
       const { evaluation, failOpen } = await this.evaluate(x, phases, nowMs, true);
       decision = failOpen ? failOpenDecision(failOpen, facts.identity.kind, policy.checksum) : this.decide(evaluation, observe, nowMs);
       if (waitForBody && (decision.action === 'allow' || decision.action === 'tag')) {
-        this.held = { evaluation, failOpen };
+        this.held = { evaluation, decision };
         return this.finishRequest(started, decision, 'request_headers', mode, false);
       }
     } catch (err) {
@@ -159,6 +159,7 @@ export class VigilSession implements ExchangeSession {
         const login = x.endpoint.rule!.login!;
         x.login = { username: null, failure: login.failure };
         phases.unshift('login');
+        reportDecision(this.held.decision, x.facts, this.deps.metrics, this.deps.logger, x.endpoint.group);
         this.held = null;
       }
       const decoded = decodeHeaderMap(map, this.deps.headerLimits);
@@ -196,6 +197,9 @@ export class VigilSession implements ExchangeSession {
   }
 
   close(): void {
+    // A login whose body never came and whose response never came (reset, local reply): count it anyway.
+    if (this.held && this.x) reportDecision(this.held.decision, this.x.facts, this.deps.metrics, this.deps.logger, this.x.endpoint.group);
+    this.held = null;
     this.body = [];
     this.sample = [];
   }
