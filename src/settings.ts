@@ -160,7 +160,7 @@ export function formatAddress(a: { host: string; port: number }): string {
   return a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
 }
 
-function decodeSecret(raw: string): Buffer | null {
+export function decodeSecret(raw: string): Buffer | null {
   if (raw.startsWith('hex:')) {
     const hex = raw.slice(4);
     return /^([0-9a-fA-F]{2})+$/.test(hex) ? Buffer.from(hex, 'hex') : null;

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { projectRoot } from '../paths.js';
 import { runCheckPolicy } from './check-policy.js';
+import { runPseudonym } from './pseudonym.js';
 import { runServe } from './serve.js';
 
 const HELP = `vigil — API behaviour analytics for Envoy (ext_proc sidecar)
@@ -12,6 +13,7 @@ Commands:
   serve          run the ext_proc sidecar (settings from the environment; vigil serve --help)
   sim            play Envoy's ext_proc filter against any ext_proc server (vigil sim --help)
   check-policy   validate a policy file or directory offline (vigil check-policy --help)
+  pseudonym      print the pseudonym vigil logs for an identity, username or IP (vigil pseudonym --help)
 
 Options:
   -h, --help     this help
@@ -30,6 +32,8 @@ export async function main(argv: string[]): Promise<number> {
     }
     case 'check-policy':
       return runCheckPolicy(rest);
+    case 'pseudonym':
+      return runPseudonym(rest);
     case '--version': {
       const pkg = JSON.parse(readFileSync(join(projectRoot, 'package.json'), 'utf8')) as { version: string };
       process.stdout.write(`vigil ${pkg.version}\n`);

@@ -19,8 +19,13 @@ export function extractUsername(
 ): string | null {
   const raw = rawUsername(source, headers, body);
   if (raw === null) return null;
-  const norm = raw.trim().toLowerCase().slice(0, MAX_USERNAME_CHARS);
+  const norm = normaliseUsername(raw);
   return norm === '' ? null : pseudonymize('user', norm);
+}
+
+/** Trimmed, lower-cased, at most MAX_USERNAME_CHARS: `Alice@Example.com ` and `alice@example.com` are one target. */
+export function normaliseUsername(raw: string): string {
+  return raw.trim().toLowerCase().slice(0, MAX_USERNAME_CHARS);
 }
 
 /** Whether this source needs the request body (which Envoy sends only when asked: mode_override). */
