@@ -29,6 +29,7 @@ export interface ResolvedConfig {
   responseAttributes: string[];
   version: EnvoyVersion;
   bufferLimitBytes: number;
+  gracefulClose: boolean;
 }
 
 const HEADER_MODES: HeaderSendMode[] = ['DEFAULT', 'SEND', 'SKIP'];
@@ -37,7 +38,7 @@ const KNOWN_KEYS = new Set([
   'processing_mode', 'message_timeout_ms', 'max_message_timeout_ms', 'failure_mode_allow', 'allow_mode_override',
   'allowed_override_modes', 'mutation_rules', 'observability_mode', 'deferred_close_timeout_ms',
   'disable_immediate_response', 'status_on_error', 'request_attributes', 'response_attributes', 'envoy_version',
-  'buffer_limit_bytes',
+  'buffer_limit_bytes', 'graceful_grpc_close',
 ]);
 const MODE_KEYS = ['request_header_mode', 'response_header_mode', 'request_body_mode', 'response_body_mode',
   'request_trailer_mode', 'response_trailer_mode'] as const;
@@ -114,7 +115,7 @@ export function resolveConfig(config: SimFilterConfig = {}): ResolvedConfig {
   checkNumber(problems, 'deferred_close_timeout_ms', c['deferred_close_timeout_ms'], 0, 3_600_000);
   checkNumber(problems, 'status_on_error', c['status_on_error'], 100, 599);
   checkNumber(problems, 'buffer_limit_bytes', c['buffer_limit_bytes'], 1, Number.MAX_SAFE_INTEGER);
-  for (const key of ['failure_mode_allow', 'allow_mode_override', 'observability_mode', 'disable_immediate_response']) {
+  for (const key of ['failure_mode_allow', 'allow_mode_override', 'observability_mode', 'disable_immediate_response', 'graceful_grpc_close']) {
     checkBool(problems, key, c[key]);
   }
   checkStrings(problems, 'request_attributes', c['request_attributes']);
@@ -156,5 +157,6 @@ export function resolveConfig(config: SimFilterConfig = {}): ResolvedConfig {
     responseAttributes: config.response_attributes ?? [],
     version,
     bufferLimitBytes: config.buffer_limit_bytes ?? 1024 * 1024,
+    gracefulClose: config.graceful_grpc_close ?? false,
   };
 }

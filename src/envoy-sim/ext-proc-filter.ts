@@ -85,7 +85,7 @@ export class ExtProcFilter implements StateHost, SideStreamCallbacks {
     if (!this.stream) {
       let stream: SideStream;
       try {
-        stream = new SideStream(this.deps.client, this);
+        stream = new SideStream(this.deps.client, this, this.deps.config.gracefulClose);
       } catch (err) {
         // The stream could not even start (e.g. the client was closed): a gRPC error (§2.4).
         this.onGrpcError(14, String(err));

@@ -14,14 +14,19 @@ export interface SideStreamCallbacks {
   onGrpcError(code: number, details: string): void;
 }
 
+/** How long Envoy's graceful close waits for the server's status before resetting (docs/protocol.md §11). */
+export const GRACEFUL_CLOSE_MS = 1000;
+
 type ProcessCall = grpc.ClientDuplexStream<ProcessingRequest, ProcessingResponse>;
 
 export class SideStream {
   private readonly call: ProcessCall;
   private closed = false;
   private callbacks: SideStreamCallbacks | null;
+  private graceTimer: NodeJS.Timeout | null = null;
 
-  constructor(client: grpc.Client, callbacks: SideStreamCallbacks) {
+  /** `graceful`: the ext_proc_graceful_grpc_close runtime guard (see close()). */
+  constructor(client: grpc.Client, callbacks: SideStreamCallbacks, private readonly graceful = false) {
     this.callbacks = callbacks;
     const method = (client as unknown as { Process: () => ProcessCall }).Process.bind(client);
     this.call = method();
@@ -29,6 +34,8 @@ export class SideStream {
     this.call.on('error', () => {});
     this.call.on('data', (msg: ProcessingResponse) => this.callbacks?.onReceiveMessage(msg));
     this.call.on('status', (status: grpc.StatusObject) => {
+      if (this.graceTimer) clearTimeout(this.graceTimer);
+      this.graceTimer = null;
       if (this.closed) return;
       // Envoy's onRemoteClose: the stream counts as closed before the callbacks run.
       this.closed = true;
@@ -55,14 +62,21 @@ export class SideStream {
 
   /**
    * §0.7 / §2.11: `closeStream()` (END_STREAM) then `resetStream()` (RST_STREAM CANCEL), with no callbacks
-   * afterwards. Returns false when the stream was already closed, like Envoy's close().
+   * afterwards. With the graceful-close runtime guard (1.34+), the reset waits up to GRACEFUL_CLOSE_MS
+   * for the server's status and is skipped when it arrives. Returns false when the stream was already
+   * closed, like Envoy's close().
    */
   close(): boolean {
     if (this.closed) return false;
     this.closed = true;
     this.callbacks = null;
     this.call.end();
-    this.call.cancel();
+    if (!this.graceful) {
+      this.call.cancel();
+      return true;
+    }
+    this.graceTimer = setTimeout(() => this.call.cancel(), GRACEFUL_CLOSE_MS);
+    this.graceTimer.unref();
     return true;
   }
 }

@@ -48,6 +48,12 @@ export interface SimFilterConfig {
   response_attributes?: string[];
   /** Default '1.37'. */
   envoy_version?: EnvoyVersion;
+  /**
+   * Envoy's runtime guard `envoy.reloadable_features.ext_proc_graceful_grpc_close` (1.34+, off by
+   * default): close the side stream by half-closing and waiting up to 1 s for the server's status
+   * before resetting, instead of half-close then an immediate reset (docs/protocol.md §11).
+   */
+  graceful_grpc_close?: boolean;
   /** The connection buffer limit: BUFFERED bodies above it get 413 (request) / 500 (response). Default 1 MiB, Envoy's default. */
   buffer_limit_bytes?: number;
 }

@@ -40,6 +40,7 @@ export class ExtProcServer {
       'grpc.max_receive_message_length': options.maxMessageBytes,
       'grpc.max_send_message_length': options.maxMessageBytes,
     });
+    raiseResetLimit(this.server);
     this.server.addService(wire.processorService, { Process: (call: Call) => this.process(call) });
     this.server.addService(wire.healthService, {
       Check: (call: grpc.ServerUnaryCall<{ service?: string }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
@@ -120,4 +121,26 @@ export class ExtProcServer {
     await Promise.race([stopped, new Promise((r) => setTimeout(r, 1000))]);
     this.server.forceShutdown();
   }
+}
+
+/**
+ * Envoy ends every side stream with END_STREAM and then RST_STREAM (docs/protocol.md §11), so vigil
+ * receives one reset per exchange. Node's HTTP/2 server counts received resets against nghttp2's
+ * rapid-reset limit (CVE-2023-44487 mitigation: a burst of 1000, refilled at 33 a second) and sends
+ * GOAWAY when it runs out, which would drop Envoy's connection every few seconds at ordinary load
+ * (grpc/grpc-node#2625). Node releases that carry nodejs/node#54875 take `streamResetBurst` and
+ * `streamResetRate` server options; Node 20.20.2 does not (the option name is absent from its binary),
+ * so there the fix is Envoy's graceful close (docs/protocol.md §14). grpc-js builds its http2 server
+ * from `commonServerOptions` at bind time and has no channel option for these, so they are set there
+ * before binding, and take effect wherever Node knows them. The limit stays finite: vigil's peer is the
+ * local Envoy on loopback, and VIGIL_MAX_STREAMS bounds concurrent streams.
+ */
+export const STREAM_RESET_BURST = 1_000_000;
+export const STREAM_RESET_RATE = 1_000_000;
+
+function raiseResetLimit(server: grpc.Server): void {
+  const opts = (server as unknown as { commonServerOptions?: Record<string, unknown> }).commonServerOptions;
+  if (!opts) throw new Error('grpc-js Server has no commonServerOptions: cannot raise the HTTP/2 reset limit (see server.ts)');
+  opts.streamResetBurst = STREAM_RESET_BURST;
+  opts.streamResetRate = STREAM_RESET_RATE;
 }
