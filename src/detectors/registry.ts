@@ -1,7 +1,14 @@
+import { credentialStuffingFactory } from './credential-stuffing.js';
+import { endpointSurgeFactory } from './endpoint-surge.js';
+import { enumerationFactory } from './enumeration.js';
+import { exfiltrationFactory } from './exfiltration.js';
+import { fanOutFactory } from './fan-out.js';
 import { rateBaselineFactory } from './rate-baseline.js';
+import { scrapingFactory } from './scraping.js';
+import { slowBruteForceFactory } from './slow-brute-force.js';
 import type { DetectorFactory } from './types.js';
 
 /** Every detector type, by the `type:` a policy names. Later detectors register here. */
 export const detectorRegistry: ReadonlyMap<string, DetectorFactory<any>> = new Map(
-  [rateBaselineFactory].map((f) => [f.type, f] as const),
+  [rateBaselineFactory, enumerationFactory, credentialStuffingFactory, slowBruteForceFactory, fanOutFactory, scrapingFactory, exfiltrationFactory, endpointSurgeFactory].map((f) => [f.type, f] as const),
 );

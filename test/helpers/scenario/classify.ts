@@ -1,0 +1,60 @@
+/**
+ * One SimResult (plus the decision log lines vigil wrote while handling it) → what vigil decided.
+ *
+ * The wire says what was enforced: vigil's immediate responses carry the details vigil_throttle,
+ * vigil_challenge or vigil_block (src/extproc/respond.ts); a request that reached the upstream was
+ * allowed, or tagged when vigil added x-vigil-action: tag; x-vigil-shadow-action names a shadowed
+ * decision. Reasons come from the `decision` log line (src/obs/decision-report.ts), which vigil writes
+ * for every non-allow decision, enforced or shadowed; the x-vigil-*-detectors headers are used when
+ * present. Anything else (an ext_proc error reply, a reset) is an 'error'.
+ */
+import type { Action } from '../../../src/decision/types.js';
+import { ACTION_ORDER } from '../../../src/decision/types.js';
+import type { SimResult } from '../../../src/envoy-sim/index.js';
+import type { ObservedDecision } from './types.js';
+
+export const LOCAL_REPLY_ACTIONS: Readonly<Record<string, Action>> = {
+  vigil_throttle: 'throttle',
+  vigil_challenge: 'challenge',
+  vigil_block: 'block',
+};
+
+type Classified = Pick<ObservedDecision, 'action' | 'status' | 'details' | 'detectors' | 'shadowAction' | 'shadowDetectors'>;
+
+interface LogReason {
+  detector?: unknown;
+  shadow?: unknown;
+}
+
+const asAction = (v: unknown): Action | null => ((ACTION_ORDER as readonly unknown[]).includes(v) ? (v as Action) : null);
+
+const splitNames = (v: string | undefined): string[] | null => (v === undefined ? null : v.split(',').filter((s) => s !== ''));
+
+function reasonNames(line: Record<string, unknown> | undefined, shadow: boolean): string[] {
+  const reasons = Array.isArray(line?.['reasons']) ? (line['reasons'] as LogReason[]) : [];
+  const names = reasons.filter((r) => r.shadow === shadow && typeof r.detector === 'string').map((r) => r.detector as string);
+  return [...new Set(names)];
+}
+
+/** `decisionLines`: the `msg: "decision"` log lines written during this exchange (at most one is expected). */
+export function classify(r: SimResult, decisionLines: Array<Record<string, unknown>>): Classified {
+  const line = decisionLines[decisionLines.length - 1];
+  const enforcedLine = line?.['enforced'] === true ? line : undefined;
+  const shadowLine = line?.['shadow'] === true ? line : undefined;
+  const upstream = r.upstreamRequest?.headers;
+  const get = (name: string): string | undefined => upstream?.find(([k]) => k === name)?.[1];
+
+  let action: Action | 'error';
+  const local = r.details !== undefined ? LOCAL_REPLY_ACTIONS[r.details] : undefined;
+  if (local && !r.upstreamRequest) action = local;
+  else if (!r.upstreamRequest) action = 'error';
+  else if (get('x-vigil-action') === 'tag' || asAction(enforcedLine?.['action']) === 'tag') action = 'tag';
+  else action = 'allow';
+
+  const detectors = action === 'allow' || action === 'error' ? [] : splitNames(get('x-vigil-detectors')) ?? reasonNames(enforcedLine ?? line, false);
+
+  const shadowAction = asAction(get('x-vigil-shadow-action')) ?? asAction(shadowLine?.['action']);
+  const shadowDetectors = shadowAction === null ? [] : splitNames(get('x-vigil-shadow-detectors')) ?? reasonNames(shadowLine, true);
+
+  return { action, status: r.client.status, details: r.details, detectors, shadowAction, shadowDetectors };
+}
