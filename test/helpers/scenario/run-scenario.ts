@@ -25,17 +25,12 @@ export const SCENARIO_SIM_CONFIG: SimFilterConfig = {
   allow_mode_override: true,
   request_attributes: ['source.address'],
   message_timeout_ms: 2000,
+  // The deployment docs' recommendation (docs/protocol.md §14): with Envoy's graceful close no reset
+  // ends a stream, so one connection carries a whole scenario however fast it plays.
+  graceful_grpc_close: true,
 };
 const STORE_TIMEOUT_MS = '1000';
 
-/**
- * A fresh envoy-sim (HTTP/2 connection) every this many exchanges. Envoy ends every ext_proc stream
- * with END_STREAM then RST_STREAM(CANCEL) (docs/protocol.md), and Node's HTTP/2 server (nghttp2's
- * rapid-reset mitigation: a bucket of 1000 client resets refilled at 33/s) answers a connection that
- * resets faster than that with GOAWAY(INTERNAL_ERROR) after ~1000 streams. A scenario plays hours of
- * traffic in seconds, so it stays under the bucket by reconnecting, as Envoy would after a GOAWAY.
- */
-export const EXCHANGES_PER_CONNECTION = 500;
 
 /** Log lines that mean a decision was not the detectors' own (besides fail-open, counted by metric). */
 const FATAL_WARNINGS = new Set(['detector background work failed', 'decision failed: allowing']);
@@ -60,15 +55,11 @@ export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Pr
   if (opts.redisUrl) env['REDIS_URL'] = opts.redisUrl;
   const started = performance.now();
   const vigil = await startTestVigil({ clock, env, policy: scenario.policy });
-  let sim = new EnvoySim(vigil.target, SCENARIO_SIM_CONFIG);
+  const sim = new EnvoySim(vigil.target, SCENARIO_SIM_CONFIG);
   const decisions: ObservedDecision[] = [];
   const perClient = new Map<string, number>();
   try {
     for (const x of exchanges) {
-      if (x.i > 0 && x.i % EXCHANGES_PER_CONNECTION === 0) {
-        sim.close();
-        sim = new EnvoySim(vigil.target, SCENARIO_SIM_CONFIG);
-      }
       clock.set(x.atMs);
       const mark = vigil.logs.lines.length;
       const r = await sim.exchange(x.http);
