@@ -3,7 +3,8 @@
  * detectors what an endpoint is for. The first rule that matches wins; unmatched requests belong to
  * the group `other`.
  *
- * Path patterns match the normalised path (request/endpoint.ts) segment by segment:
+ * `match.path` is one pattern or a list (any may match). Patterns match the normalised path
+ * (request/endpoint.ts) segment by segment:
  *   literal     `orders` matches that segment exactly (case-sensitive);
  *   `{name}`    any one segment, captured as a parameter (e.g. for object_read.id);
  *   `*`         any one segment; a segment with `*` inside (`v*`, `*.js`) is a glob within the segment;
@@ -33,7 +34,8 @@ export interface ObjectReadRole {
 export interface EndpointRule {
   name: string;
   methods: string[] | null;
-  path: string;
+  /** The patterns as written (one or several; any may match). */
+  paths: string[];
   /** Thresholds of detectors are divided by this on the endpoint (2 = fires at half the threshold). */
   sensitivity: number;
   login: LoginRole | null;
@@ -155,9 +157,17 @@ export function readEndpoints(list: unknown[], where: string, problems: string[]
     if (names.has(name)) problems.push(`${f.where}.name: duplicate endpoint name "${name}"`);
     names.add(name);
     const m = new Fields(f.raw('match'), `${f.where}.match`, problems);
-    const path = m.string('path');
-    const compiled = compilePattern(path);
-    if (typeof compiled === 'string' && path !== '') problems.push(`${m.where}.path: "${path}" ${compiled}`);
+    const rawPaths = m.raw('path');
+    const paths: string[] = typeof rawPaths === 'string' ? [rawPaths] : Array.isArray(rawPaths) ? rawPaths.filter((p): p is string => typeof p === 'string') : [];
+    if (paths.length === 0 || (Array.isArray(rawPaths) && paths.length !== rawPaths.length)) {
+      problems.push(`${m.where}.path: must be a path pattern or a list of them, such as /api/orders/{id}`);
+    }
+    const matchers: Array<(segments: string[]) => Record<string, string> | null> = [];
+    for (const path of paths) {
+      const compiled = compilePattern(path);
+      if (typeof compiled === 'string') problems.push(`${m.where}.path: "${path}" ${compiled}`);
+      else matchers.push(compiled);
+    }
     let methods: string[] | null = null;
     if (m.has('methods')) {
       methods = [];
@@ -168,7 +178,7 @@ export function readEndpoints(list: unknown[], where: string, problems: string[]
     }
     m.done();
     const login = f.has('login') ? readLogin(new Fields(f.raw('login'), `${f.where}.login`, problems)) : null;
-    const objectRead = f.has('object_read') ? readObjectRead(new Fields(f.raw('object_read'), `${f.where}.object_read`, problems), path) : null;
+    const objectRead = f.has('object_read') ? readObjectRead(new Fields(f.raw('object_read'), `${f.where}.object_read`, problems), paths) : null;
     let exp: EndpointRule['export'] = null;
     if (f.has('export')) {
       const e = new Fields(f.raw('export'), `${f.where}.export`, problems);
@@ -179,8 +189,15 @@ export function readEndpoints(list: unknown[], where: string, problems: string[]
     if (isStatic && (login || objectRead || exp)) problems.push(`${f.where}.static: a static endpoint takes no other role`);
     const sensitivity = f.number('sensitivity', 1, 0.01, 100);
     f.done();
-    if (problems.length !== before || typeof compiled === 'string') return;
-    rules.push({ name, methods, path, sensitivity, login, objectRead, export: exp, static: isStatic, match: compiled });
+    if (problems.length !== before) return;
+    const match = (segments: string[]) => {
+      for (const m of matchers) {
+        const params = m(segments);
+        if (params) return params;
+      }
+      return null;
+    };
+    rules.push({ name, methods, paths, sensitivity, login, objectRead, export: exp, static: isStatic, match });
   });
   return rules;
 }
@@ -225,7 +242,7 @@ function readLogin(f: Fields): LoginRole {
   return { username, failure };
 }
 
-function readObjectRead(f: Fields, path: string): ObjectReadRole {
+function readObjectRead(f: Fields, paths: string[]): ObjectReadRole {
   const spec = f.has('id') ? f.string('id') : 'auto';
   f.done();
   if (spec === 'auto') return { id: { from: 'auto' } };
@@ -234,8 +251,9 @@ function readObjectRead(f: Fields, path: string): ObjectReadRole {
     f.problems.push(`${f.where}.id: "${spec}" must be auto, param:<name> (a {name} of the path) or query:<name>`);
     return { id: { from: 'auto' } };
   }
-  if (m[1] === 'param' && !path.split('/').includes(`{${m[2]}}`)) {
-    f.problems.push(`${f.where}.id: the path ${path} has no {${m[2]}}`);
+  const missing = paths.find((path) => !path.split('/').includes(`{${m[2]}}`));
+  if (m[1] === 'param' && missing !== undefined) {
+    f.problems.push(`${f.where}.id: the path ${missing} has no {${m[2]}}`);
   }
   return { id: { from: m[1] as 'param' | 'query', name: m[2]! } };
 }

@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { afterEach, test } from 'node:test';
+import { readFileSync } from 'node:fs';
 import { ManualClock } from '../../src/clock.js';
+import { defaultPolicyPath } from '../../src/paths.js';
+import { compilePolicy } from '../../src/policy/load.js';
 import { EnvoySim } from '../../src/envoy-sim/index.js';
 import type { SimResult } from '../../src/envoy-sim/index.js';
 import type { TestVigil } from '../helpers/vigil.js';
@@ -16,9 +19,19 @@ afterEach(async () => {
   await vigil?.shutdown();
 });
 
+/**
+ * The default policy's rate detector alone: these tests pin its behaviour, and the default policy's other
+ * detectors (enumeration would see these random order ids) are tested on their own.
+ */
+function rateOnlyPolicy() {
+  const text = readFileSync(defaultPolicyPath, 'utf8');
+  const rate = text.slice(text.indexOf('  - name: request-rate'), text.indexOf('  # BOLA'));
+  return compilePolicy(`format: 1\ndetectors:\n${rate}`, 'rate-only.yaml');
+}
+
 async function setup(env: Record<string, string> = {}) {
   const clock = new ManualClock(T0);
-  vigil = await startTestVigil({ clock, env });
+  vigil = await startTestVigil({ clock, env, policy: rateOnlyPolicy() });
   sim = new EnvoySim(vigil.target, { request_attributes: ['source.address'], message_timeout_ms: 1000 });
   const send = (apiKey: string, ip = '203.0.113.7'): Promise<SimResult> =>
     sim!.exchange({

@@ -14,7 +14,24 @@ test('the shipped default policy is valid and documented values hold', () => {
   assert.equal(p.format, 1);
   assert.match(p.checksum, /^[0-9a-f]{16}$/);
   assert.deepEqual(p.identity.order, ['jwt', 'api-key', 'session', 'ip']);
-  assert.equal(p.detectors.length, 1);
+  // One detector of every type, each with its documented action.
+  assert.deepEqual(
+    p.detectors.map((x) => `${x.config.name}:${x.config.type}:${x.config.subject}:${x.config.action}${x.config.shadow ? ':shadow' : ''}`),
+    [
+      'request-rate:rate-baseline:identity:throttle',
+      'object-enumeration:enumeration:identity:throttle',
+      'stuffing-per-ip:credential-stuffing:client-ip:throttle',
+      'stuffing-per-prefix:credential-stuffing:ip-prefix:throttle:shadow',
+      'brute-force-per-account:slow-brute-force:username:challenge',
+      'brute-force-per-caller:slow-brute-force:identity:throttle',
+      'token-fan-out:identity-fan-out:identity:tag',
+      'scraping:scraping:identity:tag',
+      'exfiltration:exfiltration:identity:tag',
+      'login-surge:endpoint-surge:endpoint:challenge:shadow',
+    ],
+  );
+  assert.deepEqual(p.endpoints.map((e) => e.name), ['login', 'static', 'api-read']);
+  assert.equal(p.detectors.find((x) => x.config.name === 'login-surge')!.config.endpoints?.join(), 'login');
   const d = p.detectors[0] as RateBaselineDetector;
   assert.ok(d instanceof RateBaselineDetector);
   assert.equal(d.config.thresholdZ, 3);
