@@ -4,9 +4,9 @@
  * the batch script is prelude + rate + count + distinct + penalty + batch, the population script is
  * prelude + population. Every key a script touches is passed in KEYS and hash-tagged by subject.
  *
- * Scripts are registered with defineCommand: ioredis sends EVAL the first time on each connection and
- * EVALSHA afterwards, and on NOSCRIPT (SCRIPT FLUSH, a restarted Redis) it resends the script with
- * EVAL, so the store survives both without help.
+ * Scripts are registered with defineCommand and loaded with SCRIPT LOAD whenever the connection
+ * becomes ready; ioredis sends EVALSHA, and on NOSCRIPT (SCRIPT FLUSH, a restarted Redis) it resends
+ * the script with EVAL, so the store survives both without help.
  *
  * Connection policy for a sidecar (createRedisStore): no offline queue and no per-request retries, so
  * calls fail at once while Redis is away (the caller fails open); reconnection forever with a capped
@@ -82,10 +82,21 @@ export class RedisStore implements StateStore {
     redis.on('error', (err: Error) => {
       this.lastError = err;
     });
-    redis.defineCommand('vigilBatch', {
-      lua: loadLua('prelude.lua', 'rate.lua', 'count.lua', 'distinct.lua', 'penalty.lua', 'batch.lua'),
-    });
-    redis.defineCommand('vigilPopulation', { lua: loadLua('prelude.lua', 'population.lua'), numberOfKeys: 1 });
+    const batch = loadLua('prelude.lua', 'rate.lua', 'count.lua', 'distinct.lua', 'penalty.lua', 'batch.lua');
+    const population = loadLua('prelude.lua', 'population.lua');
+    redis.defineCommand('vigilBatch', { lua: batch });
+    redis.defineCommand('vigilPopulation', { lua: population, numberOfKeys: 1 });
+    // Load the scripts as soon as a connection is ready (again after every reconnect), so the first
+    // requests do not each pay an EVALSHA → NOSCRIPT → EVAL exchange inside their deadline.
+    const preload = (): void => {
+      for (const lua of [batch, population]) {
+        this.redis.script('LOAD', lua).catch((err: Error) => {
+          this.lastError = err;
+        });
+      }
+    };
+    redis.on('ready', preload);
+    if (redis.status === 'ready') preload();
   }
 
   /** The connection status (ioredis): 'ready' when commands can be sent. */
