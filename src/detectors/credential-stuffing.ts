@@ -3,7 +3,7 @@ import type { Exchange, Phase } from '../request/exchange.js';
 import { loginFailed } from '../request/login.js';
 import type { CountOp, Op, OpResult } from '../state/store.js';
 import { appliesTo } from './applies.js';
-import { pick, ratioRule, signal, subjectFor } from './signal.js';
+import { distinctSignal, pick, ratioRule, signal, subjectFor } from './signal.js';
 import { subjectOf } from './subject.js';
 import type { Detector, DetectorBase, DetectorFactory, Plan, PlanRule, Signal } from './types.js';
 
@@ -75,19 +75,9 @@ export class CredentialStuffingDetector implements Detector {
     const users = r[0];
     if (!users || users.kind !== 'distinct') return null;
     const c = this.config;
-    const above = c.maxUsernames / x.endpoint.sensitivity;
-    const distinct = signal(c, {
-      signal: 'distinct-usernames',
-      // Read only when this username could have raised the count (store.ts, DistinctOp): 0 otherwise.
-      value: users.changed ? users.estimate : 0,
-      baseline: 0,
-      threshold: above,
-      score: users.score,
-      windowMs: c.windowMs,
-      fired: users.score > above,
-    });
+    const distinct = distinctSignal(c, 'distinct-usernames', users, c.maxUsernames / x.endpoint.sensitivity, c.windowMs);
     const ratio = this.ratioSignal(x, r[2], r[1]);
-    return pick(ratio ? [distinct, ratio] : [distinct]);
+    return pick([distinct, ratio]);
   }
 
   private ratioSignal(x: Exchange, fail: OpResult | undefined, attempts: OpResult | undefined): Signal | null {

@@ -3,7 +3,7 @@ import type { Exchange, Phase } from '../request/exchange.js';
 import type { CountOp, DistinctOp, OpResult, StateStore } from '../state/store.js';
 import { appliesTo } from './applies.js';
 import { PopulationPriors } from './population.js';
-import { pick, ratioRule, signal, subjectFor } from './signal.js';
+import { distinctSignal, pick, ratioRule, signal, subjectFor } from './signal.js';
 import { subjectOf } from './subject.js';
 import type { Detector, DetectorBase, DetectorFactory, Plan, Signal } from './types.js';
 
@@ -109,18 +109,9 @@ export class EnumerationDetector implements Detector {
     const group = x.endpoint.group;
     if (c.learnPopulation && ids.closed > 0) this.priors.add(group, ids.closed);
     const above = this.planned.get(x) ?? this.distinctThreshold(x);
-    const distinct = signal(c, {
-      signal: 'distinct-ids',
-      // The count is only read when this id could have raised it (store.ts, DistinctOp): 0 otherwise.
-      value: ids.changed ? ids.estimate : 0,
-      baseline: this.priors.get(group).mean,
-      threshold: above,
-      score: ids.score,
-      windowMs: c.windowMs,
-      fired: ids.score > above,
-    });
+    const distinct = distinctSignal(c, 'distinct-ids', ids, above, c.windowMs, this.priors.get(group).mean);
     const deny = this.denySignal(x, r[1], r[2]);
-    return pick(deny ? [distinct, deny] : [distinct]);
+    return pick([distinct, deny]);
   }
 
   private denySignal(x: Exchange, resp: OpResult | undefined, deny: OpResult | undefined): Signal | null {

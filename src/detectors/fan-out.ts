@@ -3,7 +3,7 @@ import { ipPrefix } from '../request/cidr.js';
 import type { Exchange, Phase } from '../request/exchange.js';
 import type { OpResult } from '../state/store.js';
 import { appliesTo } from './applies.js';
-import { pick, signal, subjectFor } from './signal.js';
+import { distinctSignal, pick, subjectFor } from './signal.js';
 import type { Detector, DetectorBase, DetectorFactory, Plan, Signal } from './types.js';
 
 /**
@@ -42,19 +42,12 @@ export class FanOutDetector implements Detector {
   /** Null when neither set grew (the store did not read the estimates: nothing new was measured). */
   evaluate(results: OpResult[][], x: Exchange): Signal | null {
     const [ips, prefixes] = results[0] ?? [];
-    if (ips?.kind !== 'distinct' || prefixes?.kind !== 'distinct') return null;
-    if (!ips.changed && !prefixes.changed) return null;
     const c = this.config;
     const s = x.endpoint.sensitivity;
-    const measures: Signal[] = [];
-    if (ips.changed) measures.push(this.measure('distinct-ips', ips.estimate, ips.score, c.maxIps / s));
-    if (prefixes.changed) measures.push(this.measure('distinct-prefixes', prefixes.estimate, prefixes.score, c.maxPrefixes / s));
-    return pick(measures);
-  }
-
-  private measure(name: string, estimate: number, score: number, threshold: number): Signal {
-    const c = this.config;
-    return signal(c, { signal: name, value: estimate, baseline: 0, threshold, score, windowMs: c.windowMs, fired: score > threshold });
+    return pick([
+      distinctSignal(c, 'distinct-ips', ips, c.maxIps / s, c.windowMs),
+      distinctSignal(c, 'distinct-prefixes', prefixes, c.maxPrefixes / s, c.windowMs),
+    ]);
   }
 }
 

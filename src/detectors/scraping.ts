@@ -2,7 +2,7 @@ import type { Fields } from '../policy/fields.js';
 import type { Exchange, Phase } from '../request/exchange.js';
 import type { OpResult } from '../state/store.js';
 import { appliesTo } from './applies.js';
-import { signal, subjectFor } from './signal.js';
+import { distinctSignal, subjectFor } from './signal.js';
 import { subjectOf } from './subject.js';
 import type { Detector, DetectorBase, DetectorFactory, Plan, Signal } from './types.js';
 
@@ -49,20 +49,10 @@ export class ScrapingDetector implements Detector {
 
   /** Null when the set did not grow (the store did not read the estimate). */
   evaluate(results: OpResult[][], x: Exchange, phase: Phase): Signal | null {
-    const r = results[0]?.[0];
-    if (r?.kind !== 'distinct' || !r.changed) return null;
     const c = this.config;
     const notFound = phase === 'response';
     const threshold = (notFound ? c.maxNotFound : c.maxEndpoints) / x.endpoint.sensitivity;
-    return signal(c, {
-      signal: notFound ? 'distinct-404' : 'distinct-endpoints',
-      value: r.estimate,
-      baseline: 0,
-      threshold,
-      score: r.score,
-      windowMs: c.windowMs,
-      fired: r.score > threshold,
-    });
+    return distinctSignal(c, notFound ? 'distinct-404' : 'distinct-endpoints', results[0]?.[0], threshold, c.windowMs);
   }
 }
 

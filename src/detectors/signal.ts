@@ -1,9 +1,10 @@
 /**
- * Small helpers the counting detectors share (enumeration, credential-stuffing, slow-brute-force):
+ * Small helpers the counting detectors share:
  * building a Signal, repeating the store's rule comparisons so `fired` is exactly what the store
  * decided, choosing one signal when a phase checks two rules, and reading a subject a type accepts.
  */
 import type { Fields } from '../policy/fields.js';
+import type { OpResult } from '../state/store.js';
 import type { DetectorBase, SubjectKind, Signal } from './types.js';
 
 /** What a detector measured for one rule; `fired` must be the store's own comparison. */
@@ -34,8 +35,19 @@ export function signal(c: DetectorBase, m: Measure): Signal {
 }
 
 /** The first signal that fired, else the first one (the phase's main measure); null for none. */
-export function pick(signals: Signal[]): Signal | null {
+export function pick(candidates: Array<Signal | null>): Signal | null {
+  const signals = candidates.filter((s): s is Signal => s !== null);
   return signals.find((s) => s.fired) ?? signals[0] ?? null;
+}
+
+/**
+ * A distinct-count measure, or null when this add did not grow the set: the store then did not read
+ * the estimate (DistinctOp in state/store.ts), nothing new was measured, and an active penalty is
+ * explained by itself rather than by an empty measure.
+ */
+export function distinctSignal(c: DetectorBase, name: string, r: OpResult | undefined, threshold: number, windowMs: number, baseline = 0): Signal | null {
+  if (r?.kind !== 'distinct' || !r.changed) return null;
+  return signal(c, { signal: name, value: r.estimate, baseline, threshold, score: r.score, windowMs, fired: r.score > threshold });
 }
 
 /**

@@ -3,7 +3,7 @@ import type { Exchange, Phase } from '../request/exchange.js';
 import { loginFailed } from '../request/login.js';
 import type { Op, OpResult } from '../state/store.js';
 import { appliesTo } from './applies.js';
-import { pick, signal, subjectFor } from './signal.js';
+import { distinctSignal, pick, signal, subjectFor } from './signal.js';
 import { subjectOf } from './subject.js';
 import type { Detector, DetectorBase, DetectorFactory, Plan, PlanRule, Signal } from './types.js';
 
@@ -69,18 +69,8 @@ export class SlowBruteForceDetector implements Detector {
     const targets = r[1];
     if (!targets || targets.kind !== 'distinct') return fails;
     const c = this.config;
-    const above = c.maxTargets / x.endpoint.sensitivity;
-    const distinct = signal(c, {
-      signal: 'distinct-targets',
-      // Read only when this username could have raised the count (store.ts, DistinctOp): 0 otherwise.
-      value: targets.changed ? targets.estimate : 0,
-      baseline: 0,
-      threshold: above,
-      score: targets.score,
-      windowMs: c.targetWindowMs,
-      fired: targets.score > above,
-    });
-    return pick(fails ? [distinct, fails] : [distinct]);
+    const distinct = distinctSignal(c, 'distinct-targets', targets, c.maxTargets / x.endpoint.sensitivity, c.targetWindowMs);
+    return pick([distinct, fails]);
   }
 
   private failSignal(x: Exchange, fails: OpResult | undefined): Signal | null {
