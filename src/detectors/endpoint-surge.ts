@@ -3,6 +3,8 @@ import type { Exchange, Phase } from '../request/exchange.js';
 import { loginFailed } from '../request/login.js';
 import type { CountOp, OpResult, RateOp } from '../state/store.js';
 import { appliesTo } from './applies.js';
+import { baselineOp, ewmaAlpha } from './baseline.js';
+import type { BaselineConfig } from './baseline.js';
 import { makeSeasonal } from './seasonal.js';
 import { signal, subjectFor } from './signal.js';
 import { endpointSubject } from './subject.js';
@@ -23,19 +25,10 @@ import type { Detector, DetectorBase, DetectorFactory, PlanPart, Signal } from '
  * subject is always the endpoint (`subject:` may only say `endpoint`); the good history is kept per
  * identity and endpoint group.
  */
-export interface EndpointSurgeConfig extends DetectorBase {
+export interface EndpointSurgeConfig extends DetectorBase, BaselineConfig {
   type: 'endpoint-surge';
   measure: 'attempts' | 'failures';
-  bucketMs: number;
-  halfLifeMs: number;
-  thresholdZ: number;
   minCount: number;
-  varianceFloor: number;
-  priorMean: number;
-  priorVariance: number;
-  priorWeight: number;
-  clampZ: number;
-  stateTtlMs: number;
   seasonal: boolean;
   historyMs: number;
   minGood: number;
@@ -50,7 +43,7 @@ export class EndpointSurgeDetector implements Detector {
   private readonly plannedAt = new WeakMap<Exchange, number>();
 
   constructor(readonly config: EndpointSurgeConfig) {
-    this.alpha = 1 - Math.pow(2, -config.bucketMs / config.halfLifeMs);
+    this.alpha = ewmaAlpha(config.bucketMs, config.halfLifeMs);
   }
 
   plan(x: Exchange, phase: Phase, nowMs: number): PlanPart[] | null {
@@ -97,20 +90,7 @@ export class EndpointSurgeDetector implements Detector {
 
   private rateOp(x: Exchange, nowMs: number, by: number): RateOp {
     const c = this.config;
-    const op: RateOp = {
-      kind: 'rate',
-      name: `${c.name}:rate`,
-      bucketMs: c.bucketMs,
-      alpha: this.alpha,
-      by,
-      priorMean: c.priorMean,
-      priorVariance: c.priorVariance,
-      priorWeight: c.priorWeight,
-      varianceFloor: c.varianceFloor,
-      minCount: Math.ceil(c.minCount / x.endpoint.sensitivity),
-      clampZ: c.clampZ,
-      ttlMs: c.stateTtlMs,
-    };
+    const op = baselineOp(c, this.alpha, `${c.name}:rate`, by, Math.ceil(c.minCount / x.endpoint.sensitivity));
     return c.seasonal ? makeSeasonal(op, nowMs) : op;
   }
 

@@ -2,6 +2,8 @@ import type { Fields } from '../policy/fields.js';
 import type { Exchange, Phase } from '../request/exchange.js';
 import type { CountOp, Op, OpResult, RateOp } from '../state/store.js';
 import { appliesTo } from './applies.js';
+import { baselineOp, ewmaAlpha } from './baseline.js';
+import type { BaselineConfig } from './baseline.js';
 import { pick, signal, subjectFor } from './signal.js';
 import { subjectOf } from './subject.js';
 import type { Detector, DetectorBase, DetectorFactory, Plan, PlanRule, Signal } from './types.js';
@@ -15,19 +17,10 @@ import type { Detector, DetectorBase, DetectorFactory, Plan, PlanRule, Signal } 
  * one, else not at all. Response phases only update state: a penalty applies to the next request.
  * Maths and the Envoy settings sampling needs: docs/detectors.md.
  */
-export interface ExfiltrationConfig extends DetectorBase {
+export interface ExfiltrationConfig extends DetectorBase, BaselineConfig {
   type: 'exfiltration';
-  bucketMs: number;
-  halfLifeMs: number;
-  thresholdZ: number;
   minBytes: number;
   exportAllowance: number;
-  varianceFloor: number;
-  priorMean: number;
-  priorVariance: number;
-  priorWeight: number;
-  clampZ: number;
-  stateTtlMs: number;
   entropyThreshold: number;
   entropyWindowMs: number;
   maxHighEntropyBytes: number;
@@ -39,7 +32,7 @@ export class ExfiltrationDetector implements Detector {
   readonly alpha: number;
 
   constructor(readonly config: ExfiltrationConfig) {
-    this.alpha = 1 - Math.pow(2, -config.bucketMs / config.halfLifeMs);
+    this.alpha = ewmaAlpha(config.bucketMs, config.halfLifeMs);
   }
 
   plan(x: Exchange, phase: Phase): Plan | null {
@@ -68,21 +61,7 @@ export class ExfiltrationDetector implements Detector {
   }
 
   private bytesOp(x: Exchange, bytes: number): RateOp {
-    const c = this.config;
-    return {
-      kind: 'rate',
-      name: `${c.name}:bytes:${x.endpoint.group}`,
-      bucketMs: c.bucketMs,
-      alpha: this.alpha,
-      by: bytes,
-      priorMean: c.priorMean,
-      priorVariance: c.priorVariance,
-      priorWeight: c.priorWeight,
-      varianceFloor: c.varianceFloor,
-      minCount: this.minBytes(x),
-      clampZ: c.clampZ,
-      ttlMs: c.stateTtlMs,
-    };
+    return baselineOp(this.config, this.alpha, `${this.config.name}:bytes:${x.endpoint.group}`, bytes, this.minBytes(x));
   }
 
   /** The byte floor below which a bucket never scores: min_bytes, × export_allowance on export endpoints. */

@@ -1,7 +1,9 @@
 import type { Fields } from '../policy/fields.js';
 import type { Exchange, Phase } from '../request/exchange.js';
-import type { OpResult, RateOp, StateStore } from '../state/store.js';
+import type { OpResult, StateStore } from '../state/store.js';
 import { appliesTo } from './applies.js';
+import { baselineOp, ewmaAlpha } from './baseline.js';
+import type { BaselineConfig } from './baseline.js';
 import { PopulationPriors } from './population.js';
 import { makeSeasonal } from './seasonal.js';
 import { subjectOf } from './subject.js';
@@ -18,25 +20,15 @@ import type { Detector, DetectorBase, DetectorFactory, Plan, Signal } from './ty
  * the week (an endpoint's total traffic); rule `ratio` fires on current > ratio_k × the average
  * instead of on the z-score.
  */
-export interface RateBaselineConfig extends DetectorBase {
+export interface RateBaselineConfig extends DetectorBase, BaselineConfig {
   type: 'rate-baseline';
-  bucketMs: number;
-  halfLifeMs: number;
-  thresholdZ: number;
   minCount: number;
-  varianceFloor: number;
-  priorMean: number;
-  priorVariance: number;
-  priorWeight: number;
-  clampZ: number;
   learnPopulation: boolean;
-  stateTtlMs: number;
   perEndpoint: boolean;
   seasonal: boolean;
   rule: 'z' | 'ratio';
   ratioK: number;
 }
-
 
 export class RateBaselineDetector implements Detector {
   /** Population prior per endpoint group ('' when not per_endpoint), learned off the request path. */
@@ -44,8 +36,7 @@ export class RateBaselineDetector implements Detector {
   readonly alpha: number;
 
   constructor(readonly config: RateBaselineConfig) {
-    // Half-life h in buckets: weight of a bucket k steps old is (1-α)^k = 2^(-k/h).
-    this.alpha = 1 - Math.pow(2, -config.bucketMs / config.halfLifeMs);
+    this.alpha = ewmaAlpha(config.bucketMs, config.halfLifeMs);
     const ttl = Math.max(config.stateTtlMs, 7 * 86_400_000);
     this.priors = new PopulationPriors(`rate:${config.name}`, { mean: config.priorMean, variance: config.priorVariance }, ttl);
   }
@@ -62,20 +53,8 @@ export class RateBaselineDetector implements Detector {
     const group = this.group(x);
     const prior = this.priors.get(group);
     const name = group ? `${c.name}:${group}` : c.name;
-    const op: RateOp = {
-      kind: 'rate',
-      name,
-      bucketMs: c.bucketMs,
-      alpha: this.alpha,
-      priorMean: prior.mean,
-      priorVariance: prior.variance,
-      priorWeight: c.priorWeight,
-      varianceFloor: c.varianceFloor,
-      minCount: Math.ceil(c.minCount / x.endpoint.sensitivity),
-      clampZ: c.clampZ,
-      ttlMs: c.stateTtlMs,
-      scoreMode: c.rule,
-    };
+    const op = baselineOp(c, this.alpha, name, 1, Math.ceil(c.minCount / x.endpoint.sensitivity), prior);
+    op.scoreMode = c.rule;
     if (c.seasonal) makeSeasonal(op, nowMs);
     return { subject, ops: [op], rules: [{ op: 0, above: this.threshold(x) }] };
   }

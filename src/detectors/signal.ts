@@ -8,15 +8,7 @@ import type { OpResult } from '../state/store.js';
 import type { DetectorBase, SubjectKind, Signal } from './types.js';
 
 /** What a detector measured for one rule; `fired` must be the store's own comparison. */
-export interface Measure {
-  signal: string;
-  value: number;
-  baseline: number;
-  threshold: number;
-  score: number;
-  windowMs: number;
-  fired: boolean;
-}
+export type Measure = Pick<Signal, 'signal' | 'value' | 'baseline' | 'threshold' | 'score' | 'windowMs' | 'fired'>;
 
 export function signal(c: DetectorBase, m: Measure): Signal {
   return {
