@@ -36,11 +36,6 @@ export interface EndpointSurgeConfig extends DetectorBase, BaselineConfig {
 
 export class EndpointSurgeDetector implements Detector {
   readonly alpha: number;
-  /**
-   * The time of each exchange's request-phase plan, for evaluate (which is not given the clock): the
-   * good history spans two windows, and the previous one is recovered from a sliding read.
-   */
-  private readonly plannedAt = new WeakMap<Exchange, number>();
 
   constructor(readonly config: EndpointSurgeConfig) {
     this.alpha = ewmaAlpha(config.bucketMs, config.halfLifeMs);
@@ -52,7 +47,6 @@ export class EndpointSurgeDetector implements Detector {
     const identity = x.facts.identity.id;
     const good = this.goodName(x);
     if (phase === 'request') {
-      this.plannedAt.set(x, nowMs);
       return [
         { subject: endpointSubject(x), ops: this.endpointOps(x, nowMs, c.measure === 'attempts' ? 1 : 0), rules: [] },
         {
@@ -94,7 +88,7 @@ export class EndpointSurgeDetector implements Detector {
     return c.seasonal ? makeSeasonal(op, nowMs) : op;
   }
 
-  evaluate(results: OpResult[][], x: Exchange, phase: Phase): Signal | null {
+  evaluate(results: OpResult[][], x: Exchange, phase: Phase, ran: { parts: readonly PlanPart[]; nowMs: number }): Signal | null {
     if (phase !== 'request') return null;
     const [r, recent] = results[0] ?? [];
     const [fixed, sliding] = results[1] ?? [];
@@ -103,9 +97,8 @@ export class EndpointSurgeDetector implements Detector {
     const threshold = c.thresholdZ / x.endpoint.sensitivity;
     const surge = surgeScore(recent.count, r.mean, r.variance, c.varianceFloor);
     const surging = recent.count >= Math.ceil(c.minCount / x.endpoint.sensitivity) && surge > threshold;
-    const nowMs = this.plannedAt.get(x);
-    this.plannedAt.delete(x);
-    const known = fixed.count >= c.minGood || (nowMs !== undefined && twoWindowCount(fixed.count, sliding.count, nowMs, c.historyMs) >= c.minGood);
+    // The good history spans two windows; the previous one is recovered from the sliding read.
+    const known = fixed.count >= c.minGood || twoWindowCount(fixed.count, sliding.count, ran.nowMs, c.historyMs) >= c.minGood;
     return signal(c, {
       signal: 'endpoint-surge',
       value: recent.count,

@@ -39,14 +39,14 @@ export async function evaluateDetectors(
   if (readIdentity) batchOf(x.facts.identity.id);
 
   type Slice = { subject: string; from: number; count: number };
-  const plans: Array<{ detector: Detector; phase: Phase; slices: Slice[] }> = [];
+  const plans: Array<{ detector: Detector; phase: Phase; parts: PlanPart[]; slices: Slice[] }> = [];
   for (const phase of phases) {
     for (const detector of detectors) {
       const plan = detector.plan(x, phase, nowMs);
       if (!plan) continue;
       const parts: PlanPart[] = Array.isArray(plan) ? plan : [plan];
       const slices = parts.map((part) => addPart(batchOf(part.subject), part, detector));
-      plans.push({ detector, phase, slices });
+      plans.push({ detector, phase, parts, slices });
     }
   }
   if (batches.size === 0) return EMPTY_EVALUATION;
@@ -58,7 +58,7 @@ export async function evaluateDetectors(
   const signals: Signal[] = [];
   for (const p of plans) {
     const slices = p.slices.map((s) => bySubject.get(s.subject)?.results.slice(s.from, s.from + s.count) ?? []);
-    const signal = p.detector.evaluate(slices, x, p.phase);
+    const signal = p.detector.evaluate(slices, x, p.phase, { parts: p.parts, nowMs });
     if (signal) signals.push(signal);
   }
   const penalties: Penalty[] = [];

@@ -5,7 +5,7 @@ import { appliesTo } from './applies.js';
 import { PopulationPriors } from './population.js';
 import { distinctSignal, pick, ratioRule, signal, subjectFor } from './signal.js';
 import { subjectOf } from './subject.js';
-import type { Detector, DetectorBase, DetectorFactory, Plan, Signal } from './types.js';
+import type { Detector, DetectorBase, DetectorFactory, Plan, PlanPart, Signal } from './types.js';
 
 /**
  * Enumeration (broken object-level authorisation, BOLA): a subject reading many distinct object ids
@@ -39,8 +39,6 @@ const POPULATION_TTL_MS = 7 * 86_400_000;
 export class EnumerationDetector implements Detector {
   /** Population of closed-window distinct counts, per endpoint group. */
   private readonly priors: PopulationPriors;
-  /** The distinct threshold a request phase planned with: a refresh may move the prior before evaluate. */
-  private readonly planned = new WeakMap<Exchange, number>();
 
   constructor(readonly config: EnumerationConfig) {
     const m = config.minDistinct / 3;
@@ -81,7 +79,6 @@ export class EnumerationDetector implements Detector {
     const ratio = this.ratioThreshold(x);
     if (phase === 'request') {
       const above = this.distinctThreshold(x);
-      this.planned.set(x, above);
       const ids: DistinctOp = { kind: 'distinct', name: `${c.name}:ids:${x.endpoint.group}`, member: x.endpoint.objectId!, windowMs: c.windowMs };
       if (c.learnPopulation) ids.learn = true;
       return {
@@ -100,7 +97,7 @@ export class EnumerationDetector implements Detector {
     return null;
   }
 
-  evaluate(results: OpResult[][], x: Exchange, phase: Phase): Signal | null {
+  evaluate(results: OpResult[][], x: Exchange, phase: Phase, ran: { parts: readonly PlanPart[]; nowMs: number }): Signal | null {
     const r = results[0] ?? [];
     if (phase === 'response') return this.denySignal(x, r[0], r[1]);
     const ids = r[0];
@@ -108,7 +105,8 @@ export class EnumerationDetector implements Detector {
     const c = this.config;
     const group = x.endpoint.group;
     if (c.learnPopulation && ids.closed > 0) this.priors.add(group, ids.closed);
-    const above = this.planned.get(x) ?? this.distinctThreshold(x);
+    // The threshold the store compared with (a population refresh may have moved the prior since).
+    const above = ran.parts[0]?.rules[0]?.above ?? this.distinctThreshold(x);
     const distinct = distinctSignal(c, 'distinct-ids', ids, above, c.windowMs, this.priors.get(group).mean);
     const deny = this.denySignal(x, r[1], r[2]);
     return pick([distinct, deny]);

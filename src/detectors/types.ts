@@ -72,9 +72,11 @@ export interface Detector {
   plan(x: Exchange, phase: Phase, nowMs: number): Plan | null;
   /**
    * Turns the results of this phase's plan (one OpResult[] per plan part, in order) into a signal.
-   * Pure apart from feeding its own population learning.
+   * `ran` is the plan as the store ran it (its parts, their rules' thresholds) and the time it ran at,
+   * so a detector never has to remember what it planned. Pure apart from feeding its own population
+   * learning.
    */
-  evaluate(results: OpResult[][], x: Exchange, phase: Phase): Signal | null;
+  evaluate(results: OpResult[][], x: Exchange, phase: Phase, ran: { parts: readonly PlanPart[]; nowMs: number }): Signal | null;
   /** Optional off-path work (e.g. refreshing a population prior); never awaited by a request. */
   background?(store: StateStore, nowMs: number): Promise<void> | null;
 }
