@@ -15,7 +15,7 @@ import type { HeaderList } from '../request/headers.js';
 import { extractUsername, needsBody } from '../request/login.js';
 import type { DecisionHandlerDeps } from './decision-handler.js';
 import type { HeaderMap, ProcessingMode, ProcessingResponse } from './messages.js';
-import { continueHeaders, replyToRequest, replyToRequestHeaders } from './respond.js';
+import { replyToRequest, replyToRequestHeaders } from './respond.js';
 import type { RequestReplyKind } from './respond.js';
 import type { ExchangeSession } from './stream.js';
 
@@ -149,7 +149,7 @@ export class VigilSession implements ExchangeSession {
 
   responseHeaders(map: HeaderMap | undefined, endOfStream: boolean): ProcessingResponse {
     const x = this.x;
-    if (!x || !this.policy) return continueHeaders('response_headers');
+    if (!x || !this.policy) return { response_headers: {} };
     try {
       const phases: Phase[] = ['response'];
       if (this.held) {
@@ -175,7 +175,7 @@ export class VigilSession implements ExchangeSession {
     } catch (err) {
       this.deps.problems.warn('internal', { err: String((err as Error)?.stack ?? err) }, 'response phase failed');
     }
-    return continueHeaders('response_headers');
+    return { response_headers: {} };
   }
 
   responseBody(chunk: Buffer, endOfStream: boolean): ProcessingResponse {

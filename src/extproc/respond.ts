@@ -15,10 +15,6 @@ export function header(key: string, value: string): HeaderValueOption {
 /** The message kinds a decision can answer: request headers, or the request body/trailers of a login. */
 export type RequestReplyKind = 'request_headers' | 'request_body' | 'request_trailers';
 
-export function continueHeaders(which: 'request_headers' | 'response_headers', mutation?: HeaderMutation): ProcessingResponse {
-  return mutation ? { [which]: { response: { header_mutation: mutation } } } : { [which]: {} };
-}
-
 /**
  * Continue with an optional header mutation, in the reply shape of `which`. A trailers reply can only
  * mutate trailers, so request headers cannot be tagged there and the mutation is dropped.
