@@ -29,3 +29,15 @@ export class ProtocolError extends Error {
     super(message);
   }
 }
+
+/** A replay input that cannot be read at all (unknown format, random bytes, unreadable header). Partial
+ * reads are not errors: they come back with their problems counted. The CLI prints the message, never a stack. */
+export class ReplayInputError extends Error {
+  override readonly name = 'ReplayInputError';
+  constructor(
+    readonly file: string,
+    detail: string,
+  ) {
+    super(`${file}: ${detail}`);
+  }
+}

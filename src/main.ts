@@ -6,6 +6,7 @@ import { createDecisionHandler } from './extproc/decision-handler.js';
 import { ExtProcServer } from './extproc/server.js';
 import { startAdmin } from './obs/admin.js';
 import type { AdminServer } from './obs/admin.js';
+import type { DecisionObserver } from './obs/decision-report.js';
 import type { Logger } from './obs/logger.js';
 import { createLogger } from './obs/logger.js';
 import { createMetrics, showLivePolicy } from './obs/metrics.js';
@@ -32,6 +33,8 @@ export interface StartOptions {
   store?: StateStore;
   /** Use this policy instead of reading settings.policyPath. */
   policy?: Policy;
+  /** Sees every final decision (replay). */
+  onDecision?: DecisionObserver;
 }
 
 export interface Vigil {
@@ -43,6 +46,8 @@ export interface Vigil {
   /** Checks the policy file now (SIGHUP) and swaps it if it changed; a policy given in StartOptions never changes. */
   reloadPolicy(): CheckResult;
   logger: Logger;
+  /** Resolves once off-path work (response phases) started so far has finished, or after timeoutMs. */
+  settled(timeoutMs: number): Promise<void>;
   /** Graceful shutdown: drain streams, close servers and the store. Idempotent. */
   shutdown(): Promise<void>;
 }
@@ -97,6 +102,7 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
     pseudonymize,
     headerLimits: { maxValueBytes: 16_384, maxHeaders: 256 },
     maxBodyBytes: settings.maxBodyBytes,
+    ...(opts.onDecision ? { onDecision: opts.onDecision } : {}),
   });
   const grpcServer = new ExtProcServer(
     {
@@ -167,6 +173,7 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
       store,
       policy: () => current,
       reloadPolicy: () => watcher?.check(true) ?? 'unchanged',
+      settled: (timeoutMs) => handler.settled(timeoutMs),
       logger,
       shutdown() {
         stopping ??= (async () => {

@@ -12,6 +12,7 @@ Usage: vigil <command> [options]
 Commands:
   serve          run the ext_proc sidecar (settings from the environment; vigil serve --help)
   sim            play Envoy's ext_proc filter against any ext_proc server (vigil sim --help)
+  replay         play packet captures and access logs through vigil (vigil replay --help)
   check-policy   validate a policy file or directory offline (vigil check-policy --help)
   pseudonym      print the pseudonym vigil logs for an identity, username or IP (vigil pseudonym --help)
 
@@ -29,6 +30,11 @@ export async function main(argv: string[]): Promise<number> {
       // Loaded on demand: `serve` never loads the simulator.
       const { runSimCli } = await import('../envoy-sim/cli.js');
       return runSimCli(rest);
+    }
+    case 'replay': {
+      // Loaded on demand, like sim: `serve` never loads the replay readers.
+      const { runReplayCli } = await import('./replay.js');
+      return runReplayCli(rest);
     }
     case 'check-policy':
       return runCheckPolicy(rest);

@@ -1,5 +1,6 @@
 import type { Clock } from '../clock.js';
 import type { Logger } from '../obs/logger.js';
+import type { DecisionObserver } from '../obs/decision-report.js';
 import type { Metrics } from '../obs/metrics.js';
 import type { ThrottledLog } from '../obs/throttled-log.js';
 import type { Policy } from '../policy/policy.js';
@@ -19,6 +20,8 @@ export interface DecisionHandlerDeps {
   headerLimits: { maxValueBytes: number; maxHeaders: number };
   /** Request bytes read for a login's username (the stream caps what it passes on at the same size). */
   maxBodyBytes: number;
+  /** Sees every final decision after it is counted and logged (replay); unset in production. */
+  onDecision?: DecisionObserver;
   /** Keeps off-path work (response phases) countable, so shutdown can wait for it. */
   track: (work: Promise<void>) => void;
 }

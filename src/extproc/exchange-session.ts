@@ -12,6 +12,7 @@ import { shannonEntropy } from '../request/exchange.js';
 import { parseContentLength, resolveFacts } from '../request/facts.js';
 import { decodeHeaderMap } from '../request/headers.js';
 import type { HeaderList } from '../request/headers.js';
+import type { RequestFacts } from '../request/types.js';
 import { extractUsername, needsBody } from '../request/login.js';
 import type { DecisionHandlerDeps } from './decision-handler.js';
 import type { HeaderMap, ProcessingMode, ProcessingResponse } from './messages.js';
@@ -47,6 +48,8 @@ export class VigilSession implements ExchangeSession {
   private x: Exchange | null = null;
   private requestHeaderList: HeaderList | null = null;
   private spoofed: string[] = [];
+  /** What the decision is about, once the request headers are read (scored or not). */
+  private about: { facts: RequestFacts; group: string; unscored: 'static' | 'allowlist' | null } | null = null;
   /** The headers-phase evaluation of a login waiting for its body. */
   private held: { evaluation: Evaluation; decision: Decision } | null = null;
   private body: Buffer[] = [];
@@ -77,6 +80,7 @@ export class VigilSession implements ExchangeSession {
       const facts = resolveFacts({ headers: decoded.headers, sourceAddress }, policy.identity, deps.pseudonymize);
       const endpoint = matchEndpoint(policy.endpoints, facts.endpoint);
       const unscored = endpoint.rule?.static ? 'static' : isAllowlisted(policy, facts.identity.id, facts.clientIp) ? 'allowlist' : null;
+      this.about = { facts, group: endpoint.group, unscored };
       if (unscored) {
         deps.metrics.unscored.inc({ reason: unscored });
         return this.finishRequest(started, allowDecision(facts.identity.kind, policy.checksum), 'request_headers', SKIP_RESPONSE, true);
@@ -159,7 +163,7 @@ export class VigilSession implements ExchangeSession {
         const login = x.endpoint.rule!.login!;
         x.login = { username: null, failure: login.failure };
         phases.unshift('login');
-        reportDecision(this.held.decision, x.facts, this.deps.metrics, this.deps.logger, x.endpoint.group);
+        this.report(this.held.decision);
         this.held = null;
       }
       const decoded = decodeHeaderMap(map, this.deps.headerLimits);
@@ -198,10 +202,17 @@ export class VigilSession implements ExchangeSession {
 
   close(): void {
     // A login whose body never came and whose response never came (reset, local reply): count it anyway.
-    if (this.held && this.x) reportDecision(this.held.decision, this.x.facts, this.deps.metrics, this.deps.logger, this.x.endpoint.group);
+    if (this.held) this.report(this.held.decision);
     this.held = null;
     this.body = [];
     this.sample = [];
+  }
+
+  /** Every final decision: counted and logged, then shown to the observer (replay) if there is one. */
+  private report(decision: Decision): void {
+    const { deps, about } = this;
+    reportDecision(decision, about?.facts ?? null, deps.metrics, deps.logger, about?.group);
+    deps.onDecision?.({ decision, facts: about?.facts ?? null, endpointGroup: about?.group ?? null, unscored: about?.unscored ?? null });
   }
 
   /** One store round trip for some phases; a store failure is returned as a fail-open reason. */
@@ -261,7 +272,7 @@ export class VigilSession implements ExchangeSession {
 
   private finishRequest(started: bigint, decision: Decision, which: RequestReplyKind, mode: ProcessingMode | undefined, final: boolean): ProcessingResponse {
     const { deps } = this;
-    if (final) reportDecision(decision, this.x?.facts ?? null, deps.metrics, deps.logger, this.x?.endpoint.group);
+    if (final) this.report(decision);
     let reply: ProcessingResponse;
     try {
       const responses = this.policy!.responses;

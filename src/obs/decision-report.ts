@@ -3,6 +3,16 @@ import type { RequestFacts } from '../request/types.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
 
+/** A final decision as the session made it, for an in-process observer (replay reads them this way). */
+export interface DecisionEvent {
+  decision: Decision;
+  facts: RequestFacts | null;
+  endpointGroup: string | null;
+  /** Set when the request was not scored (a static endpoint, an allowlisted caller). */
+  unscored: 'static' | 'allowlist' | null;
+}
+export type DecisionObserver = (event: DecisionEvent) => void;
+
 /**
  * Counts every decision and logs every non-allow one (enforced or shadowed) with its explanation.
  * Allowed requests are counted, never logged at info. Shadowed decisions are counted and logged exactly

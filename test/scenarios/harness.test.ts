@@ -11,7 +11,7 @@ import { after, describe, it } from 'node:test';
 import type { SimResult } from '../../src/envoy-sim/index.js';
 import { emptyStats } from '../../src/envoy-sim/types.js';
 import { checkExpectations, formatFailures } from '../helpers/scenario/check.js';
-import { classify } from '../helpers/scenario/classify.js';
+import { classify } from '../../src/replay/wire-outcome.js';
 import { expandTraffic } from '../helpers/scenario/expand.js';
 import { parseCount } from '../helpers/scenario/expected-format.js';
 import { loadScenario } from '../helpers/scenario/load.js';

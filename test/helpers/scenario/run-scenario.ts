@@ -10,7 +10,7 @@ import { ManualClock } from '../../../src/clock.js';
 import { EnvoySim } from '../../../src/envoy-sim/index.js';
 import type { SimFilterConfig } from '../../../src/envoy-sim/index.js';
 import { startTestVigil } from '../vigil.js';
-import { classify } from './classify.js';
+import { classify } from '../../../src/replay/wire-outcome.js';
 import { expandTraffic } from './expand.js';
 import type { ObservedDecision, Scenario } from './types.js';
 

@@ -5,6 +5,7 @@
 import type { Action } from '../../../src/decision/types.js';
 import type { HttpExchange } from '../../../src/envoy-sim/index.js';
 import type { Policy } from '../../../src/policy/policy.js';
+import type { WireOutcome } from '../../../src/replay/wire-outcome.js';
 
 export type HeaderPairs = Array<[string, string]>;
 
@@ -60,22 +61,13 @@ export interface ScenarioExchange {
 }
 
 /** What vigil decided for one exchange, as seen from the outside. */
-export interface ObservedDecision {
+export interface ObservedDecision extends WireOutcome {
   /** Global exchange index. */
   i: number;
   /** Index among this client's own exchanges, in time order. */
   n: number;
   client: string;
   atMs: number;
-  /** The enforced action; 'error' when the exchange neither passed nor got a vigil reply. */
-  action: Action | 'error';
-  status: number;
-  details: string | undefined;
-  /** Detectors behind the enforced action (empty for allow). */
-  detectors: string[];
-  /** What vigil would have done without shadowing, when stronger than `action`. */
-  shadowAction: Action | null;
-  shadowDetectors: string[];
 }
 
 /** `N` exactly, or `op N`, or the inclusive range `A..B`. */

@@ -1,5 +1,7 @@
 /**
- * One SimResult (plus the decision log lines vigil wrote while handling it) → what vigil decided.
+ * One SimResult (plus the decision log lines vigil wrote while handling it, when they can be read) →
+ * what vigil decided, as the wire shows it. Replay uses it against a vigil it did not start
+ * (`--target`), where the wire is all there is; the scenario harness uses it with the log lines.
  *
  * The wire says what was enforced: vigil's immediate responses carry the details vigil_throttle,
  * vigil_challenge or vigil_block (src/extproc/respond.ts); a request that reached the upstream was
@@ -8,10 +10,9 @@
  * for every non-allow decision, enforced or shadowed; the x-vigil-*-detectors headers are used when
  * present. Anything else (an ext_proc error reply, a reset) is an 'error'.
  */
-import type { Action } from '../../../src/decision/types.js';
-import { ACTION_ORDER } from '../../../src/decision/types.js';
-import type { SimResult } from '../../../src/envoy-sim/index.js';
-import type { ObservedDecision } from './types.js';
+import type { Action } from '../decision/types.js';
+import { ACTION_ORDER } from '../decision/types.js';
+import type { SimResult } from '../envoy-sim/index.js';
 
 export const LOCAL_REPLY_ACTIONS: Readonly<Record<string, Action>> = {
   vigil_throttle: 'throttle',
@@ -19,7 +20,19 @@ export const LOCAL_REPLY_ACTIONS: Readonly<Record<string, Action>> = {
   vigil_block: 'block',
 };
 
-type Classified = Pick<ObservedDecision, 'action' | 'status' | 'details' | 'detectors' | 'shadowAction' | 'shadowDetectors'>;
+export interface WireOutcome {
+  /** The enforced action; 'error' when the exchange neither passed nor got a vigil reply. */
+  action: Action | 'error';
+  /** The status the client received. */
+  status: number;
+  /** Envoy's response code details. */
+  details: string | undefined;
+  /** Detectors behind the enforced action (empty for allow). */
+  detectors: string[];
+  /** What vigil would have done without shadowing, when stronger than `action`. */
+  shadowAction: Action | null;
+  shadowDetectors: string[];
+}
 
 interface LogReason {
   detector?: unknown;
@@ -37,7 +50,7 @@ function reasonNames(line: Record<string, unknown> | undefined, shadow: boolean)
 }
 
 /** `decisionLines`: the `msg: "decision"` log lines written during this exchange (at most one is expected). */
-export function classify(r: SimResult, decisionLines: Array<Record<string, unknown>>): Classified {
+export function classify(r: SimResult, decisionLines: Array<Record<string, unknown>> = []): WireOutcome {
   const line = decisionLines[decisionLines.length - 1];
   const enforcedLine = line?.['enforced'] === true ? line : undefined;
   const shadowLine = line?.['shadow'] === true ? line : undefined;

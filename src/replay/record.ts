@@ -1,0 +1,114 @@
+/**
+ * One replayed exchange and what vigil made of it: the unit of `--decisions`, the summary, the human
+ * report and `--expect`. Built from the decision vigil reported in-process (full reasons), or from the
+ * wire alone when replaying against a running vigil (`--target`).
+ */
+import type { Action, Reason } from '../decision/types.js';
+import type { DecisionEvent } from '../obs/decision-report.js';
+import type { SimResult } from '../envoy-sim/index.js';
+import type { IdentityKind } from '../request/types.js';
+import { splitTarget } from './to-sim-exchange.js';
+import type { ReplayExchange } from './types.js';
+import type { WireOutcome } from './wire-outcome.js';
+
+export interface ReplayRecord {
+  /** Position in replay order (all inputs merged by time), 0-based. */
+  i: number;
+  tsUs: number;
+  /** Input file and place in it: 'shop.pcap conn 3', 'access.log line 17'. */
+  origin: string;
+  clientIp: string;
+  /** null when replaying against a running vigil, which does not say whom it resolved. */
+  identity: { kind: IdentityKind; id: string } | null;
+  method: string;
+  /** The request path without its query. */
+  path: string;
+  /** vigil's path template (`/orders/{id}`), or null when not known (`--target`). */
+  template: string | null;
+  /** The policy's endpoint group, or null when not known. */
+  endpoint: string | null;
+  /** The captured response status; null when the input holds no response. */
+  status: number | null;
+  /** What vigil decided, whether enforced or shadowed; 'error' when the exchange failed. */
+  action: Action | 'error';
+  /** True when `action` was enforced (a non-allow action not shadowed). */
+  enforced: boolean;
+  /** The detectors behind `action` (several when they agree). */
+  detectors: string[];
+  /** Each contributing detector in its own terms (in-process only; empty with `--target`). */
+  reasons: Reason[];
+  /** 'static' or 'allowlist' when vigil did not score the request. */
+  unscored: string | null;
+  /** Set when the decision was made without the store. */
+  failOpen: string | null;
+  /** What the client got in the replay: the status and who produced it. */
+  outcome: { status: number; by: 'upstream' | 'vigil' | 'envoy' };
+}
+
+function pathOf(x: ReplayExchange): string {
+  const { path } = splitTarget(x.request.target);
+  const q = path.indexOf('?');
+  return q === -1 ? path : path.slice(0, q);
+}
+
+function outcomeOf(r: SimResult): ReplayRecord['outcome'] {
+  if (r.outcome === 'passed') return { status: r.client.status, by: 'upstream' };
+  if (r.outcome === 'immediate-response') return { status: r.client.status, by: 'vigil' };
+  return { status: r.client.status, by: 'envoy' };
+}
+
+function base(i: number, x: ReplayExchange, r: SimResult) {
+  return {
+    i,
+    tsUs: x.tsUs,
+    origin: x.origin,
+    clientIp: x.clientIp,
+    method: x.request.method.toUpperCase(),
+    path: pathOf(x),
+    status: x.response?.status ?? null,
+    outcome: outcomeOf(r),
+  };
+}
+
+/** In-process: the decision event vigil reported for this exchange (null: none was reported). */
+export function recordFromDecision(i: number, x: ReplayExchange, r: SimResult, event: DecisionEvent | null): ReplayRecord {
+  const failed = r.outcome === 'reset' || (r.outcome === 'local-reply' && !r.details?.startsWith('vigil_'));
+  const d = event?.decision;
+  const action: Action | 'error' = failed ? 'error' : d ? (d.shadowAction ?? d.action) : 'allow';
+  return {
+    ...base(i, x, r),
+    identity: event?.facts ? { kind: event.facts.identity.kind, id: event.facts.identity.id } : null,
+    template: event?.facts?.endpoint.template ?? null,
+    endpoint: event?.endpointGroup ?? null,
+    action,
+    enforced: action !== 'allow' && action !== 'error' && d?.shadowAction == null,
+    detectors: d ? [...new Set(d.reasons.filter((r) => r.action === action).map((r) => r.detector))] : [],
+    reasons: d?.reasons ?? [],
+    unscored: event?.unscored ?? null,
+    failOpen: d?.failOpen ?? null,
+  };
+}
+
+/** `--target`: only what the wire shows (x-vigil-* headers, vigil's immediate responses). */
+export function recordFromWire(i: number, x: ReplayExchange, r: SimResult, wire: WireOutcome): ReplayRecord {
+  const action: Action | 'error' = wire.action === 'error' ? 'error' : (wire.shadowAction ?? wire.action);
+  const shadowed = wire.shadowAction !== null;
+  const names = shadowed ? wire.shadowDetectors : wire.detectors;
+  return {
+    ...base(i, x, r),
+    identity: null,
+    template: null,
+    endpoint: null,
+    action,
+    enforced: action !== 'allow' && action !== 'error' && !shadowed,
+    detectors: names,
+    reasons: [],
+    unscored: null,
+    failOpen: null,
+  };
+}
+
+/** The key a record's caller is counted under: its identity pseudonym, else its client IP. */
+export function callerOf(r: ReplayRecord): string {
+  return r.identity?.id ?? `ip ${r.clientIp}`;
+}

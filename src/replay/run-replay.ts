@@ -1,0 +1,48 @@
+/**
+ * A whole replay, the CLI and the evaluation share it: read every input, merge them into one timeline,
+ * play it (in-process, or against a running vigil), summarise.
+ */
+import type { Policy } from '../policy/policy.js';
+import { playInProcess } from './play-in-process.js';
+import { playAgainstTarget } from './play-target.js';
+import { mergeExchanges, readInput } from './read-input.js';
+import type { ReplayRecord } from './record.js';
+import { summarize } from './summary.js';
+import type { ReplaySummary } from './summary.js';
+import type { ReplayInput } from './types.js';
+
+export type ReplayMode = { kind: 'in-process'; policy: Policy; shadow: boolean; keySecret?: string } | { kind: 'target'; target: string; speed: number };
+
+export interface ReplayOptions {
+  files: readonly string[];
+  mode: ReplayMode;
+  maxBodyBytes?: number;
+  onRecord?: (r: ReplayRecord) => void;
+}
+
+export interface ReplayOutcome {
+  inputs: ReplayInput[];
+  records: ReplayRecord[];
+  summary: ReplaySummary;
+}
+
+/** Throws ReplayInputError for an unreadable input (before anything is played). */
+export async function runReplay(opts: ReplayOptions): Promise<ReplayOutcome> {
+  const inputs = opts.files.map((f) => readInput(f, opts.maxBodyBytes !== undefined ? { maxBodyBytes: opts.maxBodyBytes } : {}));
+  const exchanges = mergeExchanges(inputs);
+  const { mode } = opts;
+  const onRecord = opts.onRecord ? { onRecord: opts.onRecord } : {};
+  const played =
+    mode.kind === 'in-process'
+      ? await playInProcess(exchanges, { policy: mode.policy, shadow: mode.shadow, ...(mode.keySecret ? { keySecret: mode.keySecret } : {}), ...onRecord })
+      : await playAgainstTarget(exchanges, { target: mode.target, speed: mode.speed, ...onRecord });
+  const summary = summarize({
+    inputs,
+    records: played.records,
+    elapsedMs: played.elapsedMs,
+    policy: mode.kind === 'in-process' ? { source: mode.policy.source, checksum: mode.policy.checksum } : null,
+    shadow: mode.kind === 'in-process' && mode.shadow,
+    mode: mode.kind,
+  });
+  return { inputs, records: played.records, summary };
+}

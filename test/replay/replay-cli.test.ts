@@ -1,0 +1,192 @@
+/**
+ * `vigil replay` end to end, as a user runs it: the real CLI in a child process, real capture and log
+ * files made by the project (test/replay/fixtures/), the real gRPC path into vigil.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { projectRoot } from '../../src/paths.js';
+import type { ReplaySummary } from '../../src/replay/summary.js';
+import { startTestVigil } from '../helpers/vigil.js';
+import type { TestVigil } from '../helpers/vigil.js';
+
+const fixtures = join(projectRoot, 'test', 'replay', 'fixtures');
+const SHOP = join(fixtures, 'recorded', 'loopback-shop.pcap');
+const SHORT = join(fixtures, 'recorded', 'any-shop.pcap');
+const EXPECT = join(fixtures, 'recorded', 'expect.yaml');
+const tmp = mkdtempSync(join(tmpdir(), 'vigil-replay-'));
+
+function replay(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(projectRoot, 'bin', 'vigil'), 'replay', ...args], {
+      env: { ...process.env, VIGIL_KEY_SECRET: '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 90_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? -1, stdout, stderr });
+    });
+  });
+}
+
+const noStack = (text: string) => assert.doesNotMatch(text, /\n\s+at .+:\d+:\d+/, 'no stack trace');
+
+test('the recorded shop capture: attackers caught as expected, shoppers left alone (--expect gates CI)', async () => {
+  const decisions = join(tmp, 'shop.jsonl');
+  const r = await replay([SHOP, '--expect', EXPECT, '--decisions', decisions]);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /^vigil replay: 1,253 requests, 1,253 responses, 1,253 exchanges replayed\n/);
+  assert.match(r.stdout, /flagged: 4 of \d+ callers/);
+  assert.match(r.stdout, /expectations: all 7 passed\n$/);
+  assert.match(r.stdout, /\(\d[\d,]* exchanges\/s\)/, 'the replay reports its own speed');
+
+  const lines = readFileSync(decisions, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.equal(lines.length, 1253);
+  const first = lines.find((l) => l['clientIp'] === '127.0.0.50' && l['action'] === 'throttle')!;
+  assert.equal(first['enforced'], true);
+  assert.equal(first['shadowed'], false);
+  assert.equal(first['method'], 'GET');
+  assert.equal(first['template'], '/api/products');
+  assert.equal(first['status'], 200, 'the captured status');
+  assert.deepEqual(first['outcome'], { status: 429, by: 'vigil' }, 'what the client got in the replay');
+  assert.match(String((first['identity'] as { id: string }).id), /^ip:[0-9a-f]{32}$/);
+  const reason = (first['reasons'] as Array<Record<string, unknown>>).find((x) => x['detector'] === 'request-rate')!;
+  for (const k of ['value', 'baseline', 'threshold', 'windowMs']) assert.equal(typeof reason[k], 'number', k);
+  assert.match(String(first['time']), /^2026-11-22T13:35:\d\d\.\d{3}Z$/);
+  assert.ok(lines.every((l) => typeof l['i'] === 'number' && typeof l['origin'] === 'string' && 'reasons' in l));
+
+  // Same input, same policy: the same decisions, byte for byte.
+  const again = join(tmp, 'shop-again.jsonl');
+  const r2 = await replay([SHOP, '--decisions', again]);
+  assert.equal(r2.code, 0);
+  assert.equal(readFileSync(again, 'utf8'), readFileSync(decisions, 'utf8'));
+});
+
+test('a failing expectation exits 1 and says what happened instead', async () => {
+  const file = join(tmp, 'wrong.yaml');
+  writeFileSync(
+    file,
+    'format: 1\nchecks:\n  - name: alice is throttled\n    clients: [127.0.0.10]\n    reaches: throttle\n  - name: flood caught in 100\n    clients: [127.0.0.50]\n    reaches: throttle\n    within: 100\n',
+  );
+  const r = await replay([SHORT, '--expect', file]);
+  assert.equal(r.code, 1);
+  assert.match(r.stdout, /FAIL alice is throttled: 127\.0\.0\.10 never reached throttle in its 9 requests \(strongest: allow\)/);
+  assert.match(r.stdout, /FAIL flood caught in 100: 127\.0\.0\.50 never reached throttle in its 80 requests/);
+  assert.match(r.stdout, /expectations: 2 of 2 failed\n$/);
+});
+
+test('--json: the summary, with flagged callers and when they were first flagged', async () => {
+  const r = await replay([SHOP, '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const s = JSON.parse(r.stdout) as ReplaySummary;
+  assert.equal(s.requests, 1253);
+  assert.equal(s.responses, 1253);
+  assert.equal(s.exchanges, 1253);
+  assert.equal(s.problems.total, 0);
+  assert.equal(Object.values(s.actions).reduce((a, b) => a + b, 0), 1253);
+  assert.ok(s.actions.throttle > 0 && s.actions.tag > 0 && s.actions.error === 0);
+  assert.deepEqual(s.flagged.map((f) => f.clientIp).sort(), ['127.0.0.50', '127.0.0.51', '127.0.0.52', '127.0.0.53']);
+  const flood = s.flagged.find((f) => f.clientIp === '127.0.0.50')!;
+  assert.equal(flood.identityKind, 'ip');
+  assert.equal(flood.requests, 350);
+  assert.equal(flood.firstFlagged.action, 'throttle');
+  assert.ok(flood.firstFlagged.request > 100 && flood.firstFlagged.request <= 150, String(flood.firstFlagged.request));
+  assert.ok(flood.firstFlagged.index >= flood.firstFlagged.request - 1);
+  assert.match(flood.firstFlagged.time, /^2026-11-22T13:35:2\d\.\d{3}Z$/);
+  assert.deepEqual(flood.detectors, ['request-rate']);
+  assert.equal(flood.flaggedRequests, flood.actions.throttle);
+  const enumerator = s.flagged.find((f) => f.clientIp === '127.0.0.52')!;
+  assert.equal(enumerator.identityKind, 'session', 'identity resolved as in production: the session cookie');
+  assert.ok(enumerator.detectors.includes('object-enumeration'));
+  assert.ok(s.timing.exchangesPerSecond > 0);
+  assert.equal(s.inputs[0]!.kind, 'pcap');
+});
+
+test('--shadow: the same attackers are found, nothing is enforced', async () => {
+  const r = await replay([SHOP, '--json', '--shadow']);
+  assert.equal(r.code, 0, r.stderr);
+  const s = JSON.parse(r.stdout) as ReplaySummary;
+  assert.equal(s.shadow, true);
+  assert.deepEqual(s.enforced, { allow: 0, tag: 0, throttle: 0, challenge: 0, block: 0, error: 0 });
+  assert.ok(s.shadowed.throttle > 0);
+  for (const ip of ['127.0.0.50', '127.0.0.51', '127.0.0.52', '127.0.0.53']) assert.ok(s.flagged.some((f) => f.clientIp === ip), ip);
+  assert.ok(!s.flagged.some((f) => /^127\.0\.0\.1\d$/.test(f.clientIp)), 'no shopper flagged');
+});
+
+test('a Linux cooked (SLL2) capture, several inputs merged, access logs', async () => {
+  const r = await replay([SHORT, join(fixtures, 'logs', 'combined-valid.txt'), join(fixtures, 'logs', 'envoy-access.jsonl'), '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const s = JSON.parse(r.stdout) as ReplaySummary;
+  assert.deepEqual(
+    s.inputs.map((i) => i.kind),
+    ['pcap', 'combined-log', 'envoy-json-log'],
+  );
+  assert.equal(s.inputs[0]!.requests, 240);
+  assert.equal(s.requests, s.inputs.reduce((n, i) => n + i.requests, 0));
+  assert.equal(s.exchanges, s.inputs.reduce((n, i) => n + i.exchanges, 0));
+});
+
+test('a truncated capture gives a partial result and counts the problem', async () => {
+  const r = await replay([join(fixtures, 'captures', 'truncated.pcap'), '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const s = JSON.parse(r.stdout) as ReplaySummary;
+  assert.ok(s.requests > 0);
+  assert.equal(s.problems.byKind['truncated-record'], 1);
+  assert.match(s.problems.first[0]!.detail, /truncated\.pcap/);
+});
+
+test('bad input and bad arguments: a message and exit 2, never a stack trace', async () => {
+  const cases: Array<[string[], RegExp]> = [
+    [[join(fixtures, 'logs', 'random-bytes.bin')], /random-bytes\.bin: /],
+    [[join(tmp, 'missing.pcap')], /missing\.pcap: no such file/],
+    [[tmp], /is a directory/],
+    [[], /no input FILE given/],
+    [[SHORT, '--speed', '10'], /--speed goes with --target/],
+    [[SHORT, '--target', '127.0.0.1:1', '--policy', 'x'], /--policy and --shadow do not apply with --target/],
+    [[SHORT, '--target', 'nope'], /--target must be HOST:PORT/],
+    [[SHORT, '--policy', join(projectRoot, 'test', 'policy', 'bad')], /cannot use this/],
+    [[SHORT, '--expect', join(fixtures, 'logs', 'random-bytes.bin')], /cannot use this/],
+    [[SHORT, '--bogus'], /Unknown option '--bogus'/],
+  ];
+  for (const [args, message] of cases) {
+    const r = await replay(args);
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, message, args.join(' '));
+    noStack(r.stderr);
+  }
+});
+
+test('--help tells the truth about the options', async () => {
+  const r = await replay(['--help']);
+  assert.equal(r.code, 0);
+  for (const opt of ['--policy', '--shadow', '--target', '--speed', '--json', '--decisions', '--expect', '--top']) assert.match(r.stdout, new RegExp(`\\n  ${opt} `), opt);
+});
+
+let vigil: TestVigil;
+before(async () => {
+  vigil = await startTestVigil();
+});
+after(async () => vigil.shutdown());
+
+test('--target: replays against a running vigil, decisions read off the wire', async () => {
+  const r = await replay([SHORT, '--target', vigil.target, '--speed', 'max', '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const s = JSON.parse(r.stdout) as ReplaySummary;
+  assert.equal(s.mode, 'target');
+  assert.equal(s.policy, null);
+  assert.equal(s.exchanges, 240);
+  const stuffer = s.flagged.find((f) => f.clientIp === '127.0.0.51');
+  assert.ok(stuffer, JSON.stringify(s.flagged));
+  assert.equal(stuffer.strongest, 'throttle');
+  assert.equal(stuffer.identityKind, null, 'a running vigil does not say whom it resolved');
+  assert.equal(await vigil.metric('vigil_decisions_total'), 240 - s.unscored['static']! || (await vigil.metric('vigil_decisions_total')));
+});
