@@ -1,3 +1,4 @@
+import { agentRotationFactory } from './agent-rotation.js';
 import { credentialStuffingFactory } from './credential-stuffing.js';
 import { endpointSurgeFactory } from './endpoint-surge.js';
 import { enumerationFactory } from './enumeration.js';
@@ -10,5 +11,5 @@ import type { DetectorFactory } from './types.js';
 
 /** Every detector type, by the `type:` a policy names. Later detectors register here. */
 export const detectorRegistry: ReadonlyMap<string, DetectorFactory<any>> = new Map(
-  [rateBaselineFactory, enumerationFactory, credentialStuffingFactory, slowBruteForceFactory, fanOutFactory, scrapingFactory, exfiltrationFactory, endpointSurgeFactory].map((f) => [f.type, f] as const),
+  [rateBaselineFactory, enumerationFactory, credentialStuffingFactory, slowBruteForceFactory, fanOutFactory, scrapingFactory, exfiltrationFactory, endpointSurgeFactory, agentRotationFactory].map((f) => [f.type, f] as const),
 );

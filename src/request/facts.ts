@@ -6,6 +6,7 @@
  *  contentLength  `content-length` when every value (several lines or a comma list) is the same run of
  *                 decimal digits not above Number.MAX_SAFE_INTEGER; otherwise (absent, `-1`, `1e3`,
  *                 `99999999999999999999999`, conflicting values) null.
+ *  userAgent      `user-agent`, trimmed, cut to MAX_USER_AGENT_CHARS; '' if absent.
  *  bearer         true when `authorization` uses the Bearer scheme, or when no `accept` value mentions
  *                 `text/html` (an API client rather than a browser): challenge with 401, not a redirect.
  *  identity/claims/clientIp  see identity.ts and client-ip.ts.
@@ -20,6 +21,7 @@ import type { Pseudonymizer } from './keyed-hash.js';
 import type { IdentityConfig, RequestFacts } from './types.js';
 
 export const MAX_AUTHORITY_CHARS = 256;
+export const MAX_USER_AGENT_CHARS = 256;
 
 export interface FactsInput {
   headers: HeaderList;
@@ -37,6 +39,7 @@ export function resolveFacts(input: FactsInput, cfg: IdentityConfig, pseudonymiz
     endpoint: normaliseEndpoint(headers.get(':method') ?? '', headers.get(':path') ?? '/'),
     authority: resolveAuthority(headers),
     contentLength: parseContentLength(headers),
+    userAgent: (headers.get('user-agent') ?? '').trim().slice(0, MAX_USER_AGENT_CHARS),
     claims,
     bearer: prefersBearer(headers),
   };

@@ -41,6 +41,8 @@ export interface RequestFacts {
   authority: string;
   /** content-length when present and a sane non-negative integer, else null. */
   contentLength: number | null;
+  /** The `user-agent` header, trimmed and capped; '' when absent. */
+  userAgent: string;
   /** Present when identity came from a verified JWT. */
   claims: VerifiedClaims | null;
   /** Whether the client prefers a bearer-token challenge (API) over a browser redirect. */

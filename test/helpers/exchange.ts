@@ -25,6 +25,8 @@ export interface ExchangeInit {
   identity?: string;
   /** On login endpoints: the username tried (`user:<username>`), or null for none. */
   username?: string | null;
+  /** The user-agent header; default none. */
+  userAgent?: string;
 }
 
 export function policyFrom(yaml: string, source = 'policy.yaml'): Policy {
@@ -43,6 +45,7 @@ export function buildExchange(policy: Policy, init: ExchangeInit): Exchange {
       endpoint,
       authority: 'api.example',
       contentLength: null,
+      userAgent: init.userAgent ?? '',
       claims: null,
       bearer: true,
     },

@@ -26,6 +26,7 @@ test('the shipped default policy is valid and documented values hold', () => {
       'brute-force-per-caller:slow-brute-force:identity:throttle',
       'token-fan-out:identity-fan-out:identity:tag',
       'scraping:scraping:identity:tag',
+      'agent-rotation:agent-rotation:identity:tag',
       'exfiltration:exfiltration:identity:tag',
       'login-surge:endpoint-surge:endpoint:challenge:shadow',
     ],

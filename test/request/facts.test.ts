@@ -28,6 +28,7 @@ test('a typical API request', () => {
     endpoint: { method: 'POST', path: '/users/42/orders', template: '/users/{id}/orders', objectIds: ['42'], query: 'expand=1' },
     authority: 'api.example.com',
     contentLength: 17,
+    userAgent: '',
     claims: null,
     bearer: true,
   });
