@@ -4,7 +4,7 @@
  * own requests and how long after its first request.
  */
 import type { ReplayRecord } from '../src/replay/record.js';
-import { callerOf } from '../src/replay/record.js';
+import { byCaller } from '../src/replay/record.js';
 import type { ReplaySummary } from '../src/replay/summary.js';
 
 const ACTED = new Set(['throttle', 'challenge', 'block']);
@@ -49,15 +49,8 @@ function median(values: number[]): number | null {
 }
 
 export function callerOutcomes(records: readonly ReplayRecord[]): Map<string, CallerOutcome> {
-  const byCaller = new Map<string, ReplayRecord[]>();
-  for (const r of records) {
-    const k = callerOf(r);
-    const list = byCaller.get(k);
-    if (list) list.push(r);
-    else byCaller.set(k, [r]);
-  }
   const out = new Map<string, CallerOutcome>();
-  for (const [k, rs] of byCaller) {
+  for (const [k, rs] of byCaller(records)) {
     const first = rs[0]!.tsUs;
     const f = rs.findIndex((r) => r.action !== 'allow' && r.action !== 'error');
     const a = rs.findIndex((r) => ACTED.has(r.action));

@@ -27,7 +27,7 @@ import { ACTION_ORDER } from '../decision/types.js';
 import { ConfigError } from '../errors.js';
 import { compilePattern } from '../policy/endpoints.js';
 import { Fields } from '../policy/fields.js';
-import { callerOf } from './record.js';
+import { callerOf, force } from './record.js';
 import type { ReplayRecord } from './record.js';
 import { isoOf } from './summary.js';
 
@@ -53,7 +53,6 @@ export interface CheckResult {
 }
 
 const FLAGGING: readonly Action[] = ACTION_ORDER.filter((a) => a !== 'allow');
-const force = (a: Action | 'error'): number => (a === 'error' ? -1 : ACTION_ORDER.indexOf(a));
 
 function readCheck(raw: unknown, where: string, problems: string[]): Check | null {
   const given = raw !== null && typeof raw === 'object' ? (raw as Record<string, unknown>)['name'] : undefined;

@@ -4,6 +4,7 @@
  * wire alone when replaying against a running vigil (`--target`).
  */
 import type { Action, Reason } from '../decision/types.js';
+import { ACTION_ORDER } from '../decision/types.js';
 import type { DecisionEvent } from '../obs/decision-report.js';
 import type { SimResult } from '../envoy-sim/index.js';
 import type { IdentityKind } from '../request/types.js';
@@ -111,4 +112,21 @@ export function recordFromWire(i: number, x: ReplayExchange, r: SimResult, wire:
 /** The key a record's caller is counted under: its identity pseudonym, else its client IP. */
 export function callerOf(r: ReplayRecord): string {
   return r.identity?.id ?? `ip ${r.clientIp}`;
+}
+
+/** An action's rank in ACTION_ORDER; a failed exchange ranks below allow. */
+export function force(a: Action | 'error'): number {
+  return a === 'error' ? -1 : ACTION_ORDER.indexOf(a);
+}
+
+/** Records grouped by caller (callerOf), each group in replay order. */
+export function byCaller(records: readonly ReplayRecord[]): Map<string, ReplayRecord[]> {
+  const groups = new Map<string, ReplayRecord[]>();
+  for (const r of records) {
+    const key = callerOf(r);
+    const list = groups.get(key);
+    if (list) list.push(r);
+    else groups.set(key, [r]);
+  }
+  return groups;
 }

@@ -4,8 +4,7 @@
  * answers "what would enforcement do" under --shadow); `enforced`/`shadowed` split them.
  */
 import type { Action } from '../decision/types.js';
-import { ACTION_ORDER } from '../decision/types.js';
-import { callerOf } from './record.js';
+import { byCaller, force } from './record.js';
 import type { ReplayRecord } from './record.js';
 import type { Problem, ReplayInput } from './types.js';
 
@@ -77,8 +76,6 @@ export function emptyActions(): ActionCounts {
 
 export const isoOf = (tsUs: number): string => new Date(Math.floor(tsUs / 1000)).toISOString();
 
-const force = (a: Action | 'error'): number => (a === 'error' ? -1 : ACTION_ORDER.indexOf(a));
-
 export interface SummaryContext {
   inputs: ReplayInput[];
   records: readonly ReplayRecord[];
@@ -96,7 +93,6 @@ export function summarize(ctx: SummaryContext): ReplaySummary {
   const detectors: ReplaySummary['detectors'] = {};
   const unscored: Record<string, number> = {};
   let failOpen = 0;
-  const callers = new Map<string, { records: ReplayRecord[] }>();
   for (const r of records) {
     actions[r.action]++;
     if (r.action !== 'allow' && r.action !== 'error') (r.enforced ? enforced : shadowed)[r.action]++;
@@ -106,13 +102,10 @@ export function summarize(ctx: SummaryContext): ReplaySummary {
     }
     if (r.unscored) unscored[r.unscored] = (unscored[r.unscored] ?? 0) + 1;
     if (r.failOpen) failOpen++;
-    const key = callerOf(r);
-    let c = callers.get(key);
-    if (!c) callers.set(key, (c = { records: [] }));
-    c.records.push(r);
   }
+  const callers = byCaller(records);
   const flagged: FlaggedCaller[] = [];
-  for (const [identity, { records: rs }] of callers) {
+  for (const [identity, rs] of callers) {
     const firstAt = rs.findIndex((r) => force(r.action) > 0);
     if (firstAt === -1) continue;
     const first = rs[firstAt]!;

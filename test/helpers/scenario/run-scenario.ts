@@ -1,6 +1,8 @@
 /**
  * Plays a scenario into the real gRPC server: vigil in-process with a ManualClock set to each
- * exchange's time, envoy-sim as Envoy over the wire, one exchange at a time (each awaited).
+ * exchange's time, envoy-sim as Envoy over the wire, one exchange at a time (each awaited). Envoy is
+ * configured as `vigil replay` plays it (REPLAY_SIM_CONFIG: allow_mode_override, source.address,
+ * graceful close, a 2 s message timeout so a loaded CI machine never turns a slow reply into an error).
  *
  * envoy-sim plays a fail-closed Envoy (failure_mode_allow: false), so a vigil failure shows up as an
  * 'error' decision and the run throws; a fail-open allow (store too slow or down) also throws, since
@@ -8,29 +10,13 @@
  */
 import { ManualClock } from '../../../src/clock.js';
 import { EnvoySim } from '../../../src/envoy-sim/index.js';
-import type { SimFilterConfig } from '../../../src/envoy-sim/index.js';
+import { REPLAY_SIM_CONFIG } from '../../../src/replay/play-in-process.js';
 import { startTestVigil } from '../vigil.js';
 import { classify } from '../../../src/replay/wire-outcome.js';
 import { expandTraffic } from './expand.js';
 import type { ObservedDecision, Scenario } from './types.js';
 
-/**
- * Envoy's ext_proc filter as a scenario deploys it: default processing mode (request and response
- * headers SEND, bodies NONE), vigil may ask for bodies, the client address as an attribute. The
- * per-message timeout is 2 s rather than Envoy's 200 ms so a loaded CI machine does not turn a slow
- * reply into a spurious error; vigil's store deadline stays below it.
- */
-export const SCENARIO_SIM_CONFIG: SimFilterConfig = {
-  failure_mode_allow: false,
-  allow_mode_override: true,
-  request_attributes: ['source.address'],
-  message_timeout_ms: 2000,
-  // The deployment docs' recommendation (docs/protocol.md §14): with Envoy's graceful close no reset
-  // ends a stream, so one connection carries a whole scenario however fast it plays.
-  graceful_grpc_close: true,
-};
 const STORE_TIMEOUT_MS = '1000';
-
 
 /** Log lines that mean a decision was not the detectors' own (besides fail-open, counted by metric). */
 const FATAL_WARNINGS = new Set(['detector background work failed', 'decision failed: allowing']);
@@ -55,7 +41,7 @@ export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Pr
   if (opts.redisUrl) env['REDIS_URL'] = opts.redisUrl;
   const started = performance.now();
   const vigil = await startTestVigil({ clock, env, policy: scenario.policy });
-  const sim = new EnvoySim(vigil.target, SCENARIO_SIM_CONFIG);
+  const sim = new EnvoySim(vigil.target, REPLAY_SIM_CONFIG);
   const decisions: ObservedDecision[] = [];
   const perClient = new Map<string, number>();
   try {
