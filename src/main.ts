@@ -61,8 +61,10 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
   const clock = opts.clock ?? systemClock;
   const logger = opts.logger ?? createLogger(settings.logLevel);
   const registry = opts.registry ?? new Registry();
+  // The registry's type fixes its content type at construction; one given by a caller is switched here.
+  if (settings.metricsExemplars) (registry as unknown as Registry<typeof Registry.OPENMETRICS_CONTENT_TYPE>).setContentType(Registry.OPENMETRICS_CONTENT_TYPE);
   if (!opts.registry) collectDefaultMetrics({ register: registry, prefix: 'vigil_process_' });
-  const metrics = createMetrics(registry);
+  const metrics = createMetrics(registry, { exemplars: settings.metricsExemplars });
   const problems = new ThrottledLog(logger);
 
   // The live policy: one reference, replaced whole by the watcher (started below when it came from a path).
@@ -124,6 +126,10 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
     admin = await startAdmin(settings.adminAddress.host, settings.adminAddress.port, {
       registry,
       logger,
+      adminToken: settings.adminToken,
+      store,
+      clock,
+      pseudonymize,
       readiness: () => ({
         serving: grpcServer.serving,
         store: { kind: store.kind, up: store.healthy, breaker: store.breakerState },

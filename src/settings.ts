@@ -18,6 +18,8 @@ export interface Settings {
   /** Period of the policy file's content-hash poll, the fallback to watching its directory; 0 = no polling. */
   policyPollMs: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** Serve /metrics as OpenMetrics, with exemplars on non-allow decisions. */
+  metricsExemplars: boolean;
   /** Per-call deadline for the state store; far below Envoy's message_timeout (200 ms by default). */
   storeTimeoutMs: number;
   /** Breaker: open after this share of failed calls … */
@@ -32,16 +34,19 @@ export interface Settings {
   maxMessageBytes: number;
   /** Grace period for in-flight streams on SIGTERM. */
   drainTimeoutMs: number;
+  /** Bearer token of the operator API under /admin/; null (unset) disables it. A secret: never logged. */
+  adminToken: string | null;
 }
 
 export const SETTINGS_DOC: ReadonlyArray<{ name: string; default: string; meaning: string }> = [
   { name: 'VIGIL_GRPC_ADDRESS', default: '127.0.0.1:50051', meaning: 'ext_proc gRPC listen address (loopback unless told otherwise)' },
-  { name: 'VIGIL_ADMIN_ADDRESS', default: '127.0.0.1:9464', meaning: 'admin HTTP listen address: /metrics, /healthz, /readyz, /debug/policy' },
+  { name: 'VIGIL_ADMIN_ADDRESS', default: '127.0.0.1:9464', meaning: 'admin HTTP listen address: /metrics, /healthz, /readyz, /debug/policy, and the operator API under /admin/' },
   { name: 'REDIS_URL', default: '(unset)', meaning: 'redis:// or rediss:// URL; unset = embedded memory store (single replica)' },
   { name: 'VIGIL_SHADOW_MODE', default: 'false', meaning: 'true = decide, log and count, but always allow (x-vigil-shadow-action tells the upstream)' },
   { name: 'VIGIL_KEY_SECRET', default: '(unset)', meaning: 'secret (≥ 16 bytes; hex:… or base64:… accepted) keying identity pseudonyms; required with Redis' },
   { name: 'VIGIL_POLICY', default: 'policy/default.yaml', meaning: 'policy file, or a directory holding policy.yaml (e.g. a ConfigMap volume); reloaded when it changes' },
   { name: 'VIGIL_POLICY_POLL_MS', default: '2000', meaning: 'how often the policy file is re-read to catch changes its directory watch missed; 0 = watch only' },
+  { name: 'VIGIL_METRICS_EXEMPLARS', default: 'false', meaning: 'true = /metrics speaks OpenMetrics and non-allow decisions carry an exemplar (identity pseudonym, policy checksum)' },
   { name: 'VIGIL_LOG_LEVEL', default: 'info', meaning: 'fatal, error, warn, info, debug, trace or silent' },
   { name: 'VIGIL_STORE_TIMEOUT_MS', default: '50', meaning: 'per-call state-store deadline; past it the request is allowed (fail-open)' },
   { name: 'VIGIL_BREAKER_ERROR_PERCENT', default: '50', meaning: 'store breaker opens when this % of recent calls fail' },
@@ -50,7 +55,11 @@ export const SETTINGS_DOC: ReadonlyArray<{ name: string; default: string; meanin
   { name: 'VIGIL_MAX_STREAMS', default: '10000', meaning: 'concurrent ext_proc streams; beyond it new streams get RESOURCE_EXHAUSTED (Envoy fails open with failure_mode_allow)' },
   { name: 'VIGIL_MAX_MESSAGE_BYTES', default: '16777216', meaning: 'largest gRPC message accepted' },
   { name: 'VIGIL_DRAIN_TIMEOUT_MS', default: '5000', meaning: 'on SIGTERM, time given to in-flight streams before they are closed' },
+  { name: 'VIGIL_ADMIN_TOKEN', default: '(unset)', meaning: 'bearer token (≥ 16 visible ASCII characters, no spaces) of the operator API under /admin/ (list and lift penalties, look subjects up); unset = that API is off' },
 ];
+
+/** VIGIL_ADMIN_TOKEN's minimum length. */
+export const MIN_ADMIN_TOKEN_CHARS = 16;
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -122,6 +131,17 @@ export function parseSettings(env: Env = process.env): Settings {
     problems.push('VIGIL_KEY_SECRET: required when REDIS_URL is set (replicas must share identity pseudonyms)');
   }
 
+  // A secret: the problem never quotes it.
+  let adminToken: string | null = null;
+  const tokenRaw = (env.VIGIL_ADMIN_TOKEN ?? '').trim();
+  if (tokenRaw !== '') {
+    if (tokenRaw.length < MIN_ADMIN_TOKEN_CHARS || !/^[\x21-\x7e]+$/.test(tokenRaw)) {
+      problems.push(`VIGIL_ADMIN_TOKEN: must be at least ${MIN_ADMIN_TOKEN_CHARS} characters of visible ASCII, without spaces (a bearer token)`);
+    } else {
+      adminToken = tokenRaw;
+    }
+  }
+
   const logLevel = str('VIGIL_LOG_LEVEL', 'info').toLowerCase();
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
     problems.push(`VIGIL_LOG_LEVEL: "${logLevel}" must be one of ${LOG_LEVELS.join(', ')}`);
@@ -135,6 +155,7 @@ export function parseSettings(env: Env = process.env): Settings {
     keySecret,
     policyPath: str('VIGIL_POLICY', defaultPolicyPath),
     policyPollMs: pollMs('VIGIL_POLICY_POLL_MS', 2000),
+    metricsExemplars: bool('VIGIL_METRICS_EXEMPLARS', false),
     logLevel: (LOG_LEVELS as readonly string[]).includes(logLevel) ? (logLevel as Settings['logLevel']) : 'info',
     storeTimeoutMs: int('VIGIL_STORE_TIMEOUT_MS', 50, 1, 10_000),
     breakerErrorPercent: int('VIGIL_BREAKER_ERROR_PERCENT', 50, 1, 100),
@@ -143,6 +164,7 @@ export function parseSettings(env: Env = process.env): Settings {
     maxStreams: int('VIGIL_MAX_STREAMS', 10_000, 1, 1_000_000),
     maxMessageBytes: int('VIGIL_MAX_MESSAGE_BYTES', 16_777_216, 65_536, 1 << 30),
     drainTimeoutMs: int('VIGIL_DRAIN_TIMEOUT_MS', 5000, 0, 600_000),
+    adminToken,
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return settings;

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { ConfigError } from '../src/errors.js';
-import { parseAddress, parseSettings } from '../src/settings.js';
+import { SETTINGS_DOC, parseAddress, parseSettings } from '../src/settings.js';
 
 test('defaults: loopback addresses, embedded store, enforcing', () => {
   const s = parseSettings({});
@@ -63,4 +64,36 @@ test('VIGIL_POLICY_POLL_MS: 2000 by default, 0 turns polling off, tiny or junk v
   for (const bad of ['5', '-1', 'soon', '3600001']) {
     assert.throws(() => parseSettings({ VIGIL_POLICY_POLL_MS: bad }), new RegExp(`VIGIL_POLICY_POLL_MS: "${bad}" must be 0 \\(off\\) or an integer from 100 to 3600000`));
   }
+});
+
+test('VIGIL_ADMIN_TOKEN: unset or empty disables the admin API; set, it is kept as given (trimmed)', () => {
+  assert.equal(parseSettings({}).adminToken, null);
+  assert.equal(parseSettings({ VIGIL_ADMIN_TOKEN: '' }).adminToken, null);
+  assert.equal(parseSettings({ VIGIL_ADMIN_TOKEN: '   ' }).adminToken, null);
+  assert.equal(parseSettings({ VIGIL_ADMIN_TOKEN: 'a-long-enough-token-1234' }).adminToken, 'a-long-enough-token-1234');
+  assert.equal(parseSettings({ VIGIL_ADMIN_TOKEN: ' 0123456789abcdef\n' }).adminToken, '0123456789abcdef', 'exactly 16 characters, a trailing newline from a mounted secret dropped');
+});
+
+test('VIGIL_ADMIN_TOKEN: too short or with spaces is a ConfigError that never quotes the token', () => {
+  for (const bad of ['short-token', '0123456789abcde', 'has spaces in the middle of it', 'tab\tseparated-token-xyz', 'non-ascii-tökén-0123456789']) {
+    try {
+      parseSettings({ VIGIL_ADMIN_TOKEN: bad, VIGIL_LOG_LEVEL: 'loud' });
+      assert.fail(`expected ConfigError for ${JSON.stringify(bad)}`);
+    } catch (err) {
+      assert.ok(err instanceof ConfigError, String(err));
+      const problem = err.problems.find((p) => p.startsWith('VIGIL_ADMIN_TOKEN:'));
+      assert.ok(problem, `a VIGIL_ADMIN_TOKEN problem for ${JSON.stringify(bad)}: ${err.problems.join('; ')}`);
+      assert.match(problem, /at least 16 characters/);
+      assert.ok(err.problems.some((p) => p.startsWith('VIGIL_LOG_LEVEL:')), 'listed with the other problems');
+      assert.ok(!err.message.includes(bad.trim()), 'the token is a secret: not in the message');
+    }
+  }
+});
+
+test('VIGIL_ADMIN_TOKEN is documented in SETTINGS_DOC and the README settings table', () => {
+  const doc = SETTINGS_DOC.find((s) => s.name === 'VIGIL_ADMIN_TOKEN');
+  assert.ok(doc, 'SETTINGS_DOC row');
+  assert.equal(doc.default, '(unset)');
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  assert.match(readme, /^\| `VIGIL_ADMIN_TOKEN` \| unset \|/m);
 });

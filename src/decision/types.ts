@@ -13,6 +13,15 @@ export function stronger(a: Action, b: Action): boolean {
 export type Reason = Pick<Signal, 'detector' | 'signal' | 'value' | 'baseline' | 'threshold' | 'score' | 'windowMs' | 'action' | 'shadow'> & {
   /** Set when the reason is an active penalty (rather than, or as well as, this request's signal). */
   penaltyUntilMs?: number;
+  /** The penalty's escalation level (repeat offences before it), when above 0. */
+  level?: number;
+  /** Set when the detector enforces on a share of identities: which side of it this identity is on. */
+  canary?: 'enforced' | 'shadowed';
+  /**
+   * A challenge not raised: the identity satisfied a step-up and holds credit, or the request is to a
+   * step-up endpoint (where the challenge is answered). Excused reasons never set the action.
+   */
+  excused?: 'step-up-credit' | 'step-up-endpoint';
 };
 
 export type FailOpenReason = 'store-timeout' | 'store-error' | 'breaker-open' | 'internal';
@@ -26,9 +35,16 @@ export interface Decision {
   identityKind: IdentityKind;
   /** For throttle: seconds until the penalty ends. */
   retryAfterS: number | null;
-  /** For RateLimit headers: the quota of the deciding rate signal, when there is one. */
+  /**
+   * For RateLimit headers: the quota of the deciding rate signal, or on other decisions of the rate
+   * signal closest to its limit, when there is one.
+   */
   rateLimit: { policy: string; limit: number; remaining: number; windowS: number; resetS: number } | null;
   /** Set when the decision was made without the store (fail-open). */
   failOpen: FailOpenReason | null;
+  /** The identity's step-up credit expiry when it holds credit, else 0. */
+  creditUntilMs: number;
+  /** This request's verified claims cleared the identity's challenge. */
+  stepUpCleared: boolean;
   policyChecksum: string;
 }

@@ -1,6 +1,7 @@
 import type { Exchange, Phase } from '../request/exchange.js';
-import type { Batch, BatchResult, Penalty, PenaltyRule, StateStore } from '../state/store.js';
+import type { Batch, BatchResult, Escalation, Penalty, PenaltyRule, StateStore, StepUp } from '../state/store.js';
 import type { Detector, PlanPart, Signal } from './types.js';
+import { round } from './signal.js';
 
 export interface Evaluation {
   signals: Signal[];
@@ -8,16 +9,31 @@ export interface Evaluation {
   penalties: Penalty[];
   /** Penalties set by this evaluation (a rule fired and was stronger than what was active). */
   newPenalties: Array<Penalty & { subject: string }>;
+  /** The identity's step-up credit expiry when active (read with stepUp), else 0. */
+  creditUntilMs: number;
+  /** This evaluation's verified claims cleared the identity's challenge. */
+  cleared: boolean;
 }
 
-export const EMPTY_EVALUATION: Evaluation = { signals: [], penalties: [], newPenalties: [] };
+export const EMPTY_EVALUATION: Evaluation = { signals: [], penalties: [], newPenalties: [], creditUntilMs: 0, cleared: false };
+
+export interface EvaluateOptions {
+  /** Always read the identity's batch, so its penalty (and credit) is read: the deciding phases. */
+  readIdentity: boolean;
+  /** The policy's escalation, for every batch (state/store.ts Escalation). */
+  escalation?: Escalation | null;
+  /** Step-up handling on the identity's batch; only with readIdentity. */
+  stepUp?: StepUp;
+}
 
 /**
  * Runs every detector of the policy for some phases of one exchange: collects their plans into one
  * batch per subject, executes them in ONE store round trip, and hands each detector its slices of
  * results. With `readIdentity` the identity's batch always exists, so its penalty is always read
- * (request and login phases decide). Throws StoreUnavailableError (from the guarded store) for the
- * caller to turn into a fail-open answer.
+ * (request and login phases decide). While the identity holds step-up credit, the store compares its
+ * rules against relaxed thresholds; the signals of detectors keeping state for the identity are
+ * relaxed the same way here, so a signal fires exactly when its rule did. Throws
+ * StoreUnavailableError (from the guarded store) for the caller to turn into a fail-open answer.
  */
 export async function evaluateDetectors(
   detectors: readonly Detector[],
@@ -25,18 +41,21 @@ export async function evaluateDetectors(
   phases: readonly Phase[],
   store: StateStore,
   nowMs: number,
-  readIdentity: boolean,
+  opts: EvaluateOptions,
 ): Promise<Evaluation> {
+  const identity = x.facts.identity.id;
   const batches = new Map<string, Batch>();
   const batchOf = (subject: string): Batch => {
     let b = batches.get(subject);
     if (!b) {
       b = { subject, ops: [], rules: [] };
+      if (opts.escalation) b.escalation = opts.escalation;
+      if (subject === identity && opts.stepUp && opts.readIdentity) b.stepUp = opts.stepUp;
       batches.set(subject, b);
     }
     return b;
   };
-  if (readIdentity) batchOf(x.facts.identity.id);
+  if (opts.readIdentity) batchOf(identity);
 
   type Slice = { subject: string; from: number; count: number };
   const plans: Array<{ detector: Detector; phase: Phase; parts: PlanPart[]; slices: Slice[] }> = [];
@@ -55,11 +74,15 @@ export async function evaluateDetectors(
   const results = await store.run(list, nowMs);
   const bySubject = new Map<string, BatchResult>(list.map((b, i) => [b.subject, results[i]!] as const));
 
+  const own = bySubject.get(identity);
+  const creditUntilMs = own && own.creditUntilMs > nowMs ? own.creditUntilMs : 0;
+  const relax = creditUntilMs > 0 ? (opts.stepUp?.relax ?? 1) : 1;
   const signals: Signal[] = [];
   for (const p of plans) {
     const slices = p.slices.map((s) => bySubject.get(s.subject)?.results.slice(s.from, s.from + s.count) ?? []);
     const signal = p.detector.evaluate(slices, x, p.phase, { parts: p.parts, nowMs });
-    if (signal) signals.push(signal);
+    if (!signal) continue;
+    signals.push(relax > 1 && p.slices.some((s) => s.subject === identity) ? relaxed(signal, relax) : signal);
   }
   const penalties: Penalty[] = [];
   const newPenalties: Evaluation['newPenalties'] = [];
@@ -69,7 +92,13 @@ export async function evaluateDetectors(
     penalties.push(r.penalty);
     if (r.fired.length > 0 && r.penalty.sinceMs === nowMs) newPenalties.push({ ...r.penalty, subject: b.subject });
   });
-  return { signals, penalties, newPenalties };
+  return { signals, penalties, newPenalties, creditUntilMs, cleared: own?.cleared === true };
+}
+
+/** A signal judged against its threshold × relax, as the store judged its rule during credit. */
+function relaxed(s: Signal, relax: number): Signal {
+  const threshold = s.threshold * relax;
+  return { ...s, threshold: round(threshold), fired: s.fired && s.score > threshold };
 }
 
 function addPart(batch: Batch, part: PlanPart, detector: Detector): { subject: string; from: number; count: number } {
@@ -96,6 +125,8 @@ export function mergeEvaluations(a: Evaluation, b: Evaluation): Evaluation {
     signals: [...a.signals, ...b.signals],
     penalties: [...a.penalties, ...b.penalties.filter((p) => !seen.has(`${p.detector}|${p.sinceMs}|${p.untilMs}`))],
     newPenalties: [...a.newPenalties, ...b.newPenalties],
+    creditUntilMs: Math.max(a.creditUntilMs, b.creditUntilMs),
+    cleared: a.cleared || b.cleared,
   };
 }
 

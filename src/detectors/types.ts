@@ -20,6 +20,11 @@ export interface DetectorBase {
   penaltyMs: number;
   /** Decide and report, never enforce. */
   shadow: boolean;
+  /**
+   * Canary enforcement: the share of identities (0–100, stable per identity and detector,
+   * decision/canary.ts) on which this detector is enforced; the others are shadowed. 100 = all.
+   */
+  enforcePercent: number;
   /** Endpoint groups (policy endpoint names, or `other`) the detector applies to; null = all. */
   endpoints: string[] | null;
 }

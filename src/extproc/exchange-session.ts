@@ -1,4 +1,5 @@
-import { decide, failOpenDecision } from '../decision/decide.js';
+import { allowDecision, decide, failOpenDecision } from '../decision/decide.js';
+import { stepUpFor } from '../decision/step-up.js';
 import type { Decision, FailOpenReason } from '../decision/types.js';
 import { EMPTY_EVALUATION, evaluateDetectors, mergeEvaluations, runBackground } from '../detectors/engine.js';
 import type { Evaluation } from '../detectors/engine.js';
@@ -16,8 +17,8 @@ import type { RequestFacts } from '../request/types.js';
 import { extractUsername, needsBody } from '../request/login.js';
 import type { DecisionHandlerDeps } from './decision-handler.js';
 import type { HeaderMap, ProcessingMode, ProcessingResponse } from './messages.js';
-import { replyToRequest, replyToRequestHeaders } from './respond.js';
-import type { RequestReplyKind } from './respond.js';
+import { replyToRequest, replyToRequestHeaders, replyToResponseHeaders } from './respond.js';
+import type { ReplyContext, RequestReplyKind } from './respond.js';
 import type { ExchangeSession } from './stream.js';
 
 const FAIL_OPEN: Record<StoreUnavailableError['reason'], FailOpenReason> = {
@@ -52,6 +53,8 @@ export class VigilSession implements ExchangeSession {
   private about: { facts: RequestFacts; group: string; unscored: 'static' | 'allowlist' | null } | null = null;
   /** The headers-phase evaluation of a login waiting for its body. */
   private held: { evaluation: Evaluation; decision: Decision } | null = null;
+  /** The exchange's final decision, for its response (soft limits). */
+  private decided: Decision | null = null;
   private body: Buffer[] = [];
   private bodyBytes = 0;
   private sampling = false;
@@ -154,6 +157,7 @@ export class VigilSession implements ExchangeSession {
   responseHeaders(map: HeaderMap | undefined, endOfStream: boolean): ProcessingResponse {
     const x = this.x;
     if (!x || !this.policy) return { response_headers: {} };
+    let confirmHeader: string | null = null;
     try {
       const phases: Phase[] = ['response'];
       if (this.held) {
@@ -176,10 +180,36 @@ export class VigilSession implements ExchangeSession {
       const encoding = (decoded.headers.get('content-encoding') ?? 'identity').trim().toLowerCase();
       this.sampling = !endOfStream && x.endpoint.rule?.export?.sampleBody === true && encoding === 'identity';
       this.offPath(x, phases);
+      const confirm = this.policy.stepUp.confirmHeader;
+      if (confirm && decoded.headers.get(confirm.name) !== undefined) {
+        confirmHeader = confirm.name;
+        if (confirm.value === null || decoded.headers.all(confirm.name).some((v) => v.trim() === confirm.value)) this.confirmStepUp(x);
+      }
+      return replyToResponseHeaders(this.decided, this.policy.responses, confirmHeader);
     } catch (err) {
       this.deps.problems.warn('internal', { err: String((err as Error)?.stack ?? err) }, 'response phase failed');
     }
-    return { response_headers: {} };
+    return confirmHeader ? replyToResponseHeaders(null, this.policy.responses, confirmHeader) : { response_headers: {} };
+  }
+
+  /**
+   * The upstream confirmed the step-up on this response (never read from the client's request): the
+   * identity's challenge is cleared and credit granted, off the reply path.
+   */
+  private confirmStepUp(x: Exchange): void {
+    const { deps } = this;
+    const { creditMs } = this.policy!.stepUp;
+    const subject = x.facts.identity.id;
+    const nowMs = deps.clock.nowMs();
+    deps.track(
+      deps.store.confirmStepUp(subject, creditMs, nowMs).then(
+        (cleared) => {
+          deps.metrics.stepUps.inc({ via: 'upstream', result: cleared ? 'cleared' : 'no-challenge' });
+          if (cleared) deps.logger.info({ identity: { kind: x.facts.identity.kind, id: subject }, via: 'upstream', creditUntilMs: nowMs + creditMs }, 'step-up cleared');
+        },
+        (err: unknown) => deps.problems.warn('step-up', { err: String(err) }, 'step-up confirmation not recorded: store unavailable'),
+      ),
+    );
   }
 
   responseBody(chunk: Buffer, endOfStream: boolean): ProcessingResponse {
@@ -218,11 +248,16 @@ export class VigilSession implements ExchangeSession {
   /** One store round trip for some phases; a store failure is returned as a fail-open reason. */
   private async evaluate(x: Exchange, phases: Phase[], nowMs: number, readIdentity: boolean): Promise<{ evaluation: Evaluation; failOpen: FailOpenReason | null }> {
     const { deps } = this;
-    const detectors = this.policy!.detectors;
+    const policy = this.policy!;
+    const detectors = policy.detectors;
     try {
-      const evaluation = await evaluateDetectors(detectors, x, phases, deps.store, nowMs, readIdentity);
+      const evaluation = await evaluateDetectors(detectors, x, phases, deps.store, nowMs, {
+        readIdentity,
+        escalation: policy.escalation,
+        ...(readIdentity ? { stepUp: stepUpFor(x.facts.claims, policy.stepUp) } : {}),
+      });
       runBackground(detectors, deps.store, nowMs, (err) => deps.problems.warn('background', { err: String(err) }, 'detector background work failed'));
-      this.count(evaluation, phases);
+      this.count(x, evaluation, phases);
       return { evaluation, failOpen: null };
     } catch (err) {
       if (err instanceof StoreUnavailableError) return { evaluation: EMPTY_EVALUATION, failOpen: FAIL_OPEN[err.reason] };
@@ -241,9 +276,13 @@ export class VigilSession implements ExchangeSession {
     );
   }
 
-  private count(evaluation: Evaluation, phases: Phase[]): void {
+  private count(x: Exchange, evaluation: Evaluation, phases: Phase[]): void {
     const { metrics, logger } = this.deps;
     const phase = phases[phases.length - 1]!;
+    if (evaluation.cleared) {
+      metrics.stepUps.inc({ via: 'claims', result: 'cleared' });
+      logger.info({ identity: { kind: x.facts.identity.kind, id: x.facts.identity.id }, via: 'claims', creditUntilMs: evaluation.creditUntilMs }, 'step-up cleared');
+    }
     for (const s of evaluation.signals) {
       if (s.fired) metrics.signals.inc({ detector: s.detector, phase, shadow: String(s.shadow || this.deps.shadowMode) });
     }
@@ -251,7 +290,7 @@ export class VigilSession implements ExchangeSession {
       metrics.penaltiesSet.inc({ detector: p.detector, action: p.action });
       const s = evaluation.signals.find((sig) => sig.detector === p.detector);
       logger.info(
-        { subject: p.subject, detector: p.detector, action: p.action, untilMs: p.untilMs, phase, signal: s ? { value: s.value, baseline: s.baseline, threshold: s.threshold, score: s.score, windowMs: s.windowMs } : null },
+        { subject: p.subject, detector: p.detector, action: p.action, escalationLevel: p.level, untilMs: p.untilMs, phase, signal: s ? { value: s.value, baseline: s.baseline, threshold: s.threshold, score: s.score, windowMs: s.windowMs } : null },
         'penalty set',
       );
     }
@@ -259,24 +298,34 @@ export class VigilSession implements ExchangeSession {
 
   private decide(evaluation: Evaluation, observe: boolean, nowMs: number): Decision {
     const policy = this.policy!;
+    const x = this.x!;
     return decide({
       evaluation,
       detectors: policy.detectors,
       // observability mode: Envoy ignores replies, so nothing can be enforced.
       globalShadow: this.deps.shadowMode || observe,
-      identityKind: this.x!.facts.identity.kind,
+      identityKind: x.facts.identity.kind,
+      identityId: x.facts.identity.id,
+      stepUpEndpoint: x.endpoint.rule?.stepUp === true,
       policyChecksum: policy.checksum,
       nowMs,
     });
   }
 
+  private replyContext(): ReplyContext {
+    return replyContextOf(this.policy!, this.spoofed, this.about?.facts, this.x?.endpoint.rule);
+  }
+
   private finishRequest(started: bigint, decision: Decision, which: RequestReplyKind, mode: ProcessingMode | undefined, final: boolean): ProcessingResponse {
     const { deps } = this;
-    if (final) this.report(decision);
+    if (final) {
+      this.report(decision);
+      this.decided = decision;
+    }
     let reply: ProcessingResponse;
     try {
-      const responses = this.policy!.responses;
-      reply = which === 'request_headers' ? replyToRequestHeaders(decision, responses, this.spoofed, mode) : replyToRequest(which, decision, responses, this.spoofed);
+      const ctx = this.replyContext();
+      reply = which === 'request_headers' ? replyToRequestHeaders(decision, ctx, mode) : replyToRequest(which, decision, ctx);
     } catch (err) {
       deps.problems.warn('internal', { err: String(err) }, 'building the reply failed: allowing');
       reply = { [which]: {} };
@@ -286,13 +335,21 @@ export class VigilSession implements ExchangeSession {
   }
 }
 
+/** API clients get the RFC 9470 401, browsers the policy's browser answer; an endpoint may say which. */
+function replyContextOf(policy: Policy, spoofed: string[], facts: RequestFacts | undefined, rule: Exchange['endpoint']['rule'] | undefined): ReplyContext {
+  const query = facts?.endpoint.query ?? '';
+  return {
+    responses: policy.responses,
+    spoofed,
+    challengeAs: rule?.challenge ?? (facts?.bearer === false ? 'browser' : 'api'),
+    returnTo: `${facts?.endpoint.path ?? '/'}${query ? `?${query}` : ''}`,
+  };
+}
+
 function isAllowlisted(policy: Policy, identityId: string, clientIp: string): boolean {
   return policy.allow.identities.has(identityId) || (policy.allow.cidrs.length > 0 && anyContains(policy.allow.cidrs, clientIp));
 }
 
-function allowDecision(identityKind: Decision['identityKind'], policyChecksum: string): Decision {
-  return { action: 'allow', shadowAction: null, reasons: [], identityKind, retryAfterS: null, rateLimit: null, failOpen: null, policyChecksum };
-}
 
 /** mode_override for this exchange, or undefined when the configured mode (bodies NONE) suits it. */
 function modeFor(requestBody: boolean, responseBody: boolean): ProcessingMode | undefined {

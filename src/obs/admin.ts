@@ -2,6 +2,10 @@ import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
+import type { Clock } from '../clock.js';
+import type { Pseudonymizer } from '../request/keyed-hash.js';
+import type { StateStore } from '../state/store.js';
+import { createAdminApi, isAdminApiPath } from './admin-api.js';
 import type { Logger } from './logger.js';
 
 export interface Readiness {
@@ -32,6 +36,13 @@ export interface AdminDeps {
   /** The live policy's source text, checksum, path and reload history, for /debug/policy. */
   policy: () => PolicyView;
   logger: Logger;
+  /** The operator API under /admin/ (admin-api.ts): VIGIL_ADMIN_TOKEN, null = disabled (every /admin/ path 404). */
+  adminToken: string | null;
+  /** The (guarded) state store the operator API lists, lifts and inspects. */
+  store: Pick<StateStore, 'liftPenalty' | 'listPenalties' | 'inspect'>;
+  clock: Clock;
+  /** The same pseudonymizer the decision path uses, for look-ups by client IP. */
+  pseudonymize: Pseudonymizer;
 }
 
 export interface AdminServer {
@@ -41,13 +52,24 @@ export interface AdminServer {
 
 /**
  * The admin HTTP server: /metrics (Prometheus text), /healthz (liveness), /readyz (readiness with
- * the store's health in the body), /debug/policy. /readyz stays 200 while the store is down, because
- * vigil then fails open by design and a sidecar's readiness gates its whole pod; the body says
- * `"store": {"up": false}` and vigil_store_up is 0. It is 503 only when vigil itself is not serving.
+ * the store's health in the body), /debug/policy: unauthenticated, GET/HEAD only. /readyz stays 200
+ * while the store is down, because vigil then fails open by design and a sidecar's readiness gates its
+ * whole pod; the body says `"store": {"up": false}` and vigil_store_up is 0. It is 503 only when vigil
+ * itself is not serving. `/admin` and everything under `/admin/` goes to the operator API
+ * (admin-api.ts): bearer-token protected, disabled without VIGIL_ADMIN_TOKEN, and it also takes DELETE.
  */
 export function startAdmin(host: string, port: number, deps: AdminDeps): Promise<AdminServer> {
+  const api = createAdminApi({
+    token: deps.adminToken,
+    store: deps.store,
+    clock: deps.clock,
+    pseudonymize: deps.pseudonymize,
+    logger: deps.logger,
+    registry: deps.registry,
+  });
   const server: Server = createServer((req, res) => {
-    handle(req, res, deps).catch((err) => {
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    (isAdminApiPath(path) ? api(req, res) : handle(req, res, deps)).catch((err) => {
       deps.logger.error({ err: String(err) }, 'admin request failed');
       if (!res.headersSent) send(res, 500, 'text/plain', 'internal error\n');
       else res.destroy();

@@ -1,3 +1,4 @@
+import { countedAction, decidingReason } from '../decision/explain.js';
 import type { Decision } from '../decision/types.js';
 import type { RequestFacts } from '../request/types.js';
 import type { Logger } from './logger.js';
@@ -14,15 +15,20 @@ export interface DecisionEvent {
 export type DecisionObserver = (event: DecisionEvent) => void;
 
 /**
- * Counts every decision and logs every non-allow one (enforced or shadowed) with its explanation.
- * Allowed requests are counted, never logged at info. Shadowed decisions are counted and logged exactly
- * like enforced ones, labelled shadow. Only pseudonymised identities reach the log.
+ * Counts every decision and logs every non-allow one (enforced or shadowed) with its explanation:
+ * every reason (detector, signal, value, baseline, threshold, score, window, action, and where they
+ * apply the escalation level, canary side and step-up excuse), the identity kind and pseudonym, and
+ * the policy checksum. Allowed requests are counted, never logged at info. Shadowed decisions are
+ * counted and logged exactly like enforced ones, labelled shadow. Non-allow decisions carry an exemplar
+ * (identity pseudonym, policy checksum) when the registry serves OpenMetrics. Only pseudonymised
+ * identities reach the log.
  */
 export function reportDecision(d: Decision, facts: RequestFacts | null, metrics: Metrics, logger: Logger, endpointGroup?: string): void {
-  const shadowed = d.shadowAction !== null;
-  const counted = d.shadowAction ?? d.action;
-  const decider = d.reasons.find((r) => r.action === counted && r.shadow === shadowed) ?? d.reasons[0];
-  metrics.decisions.inc([counted, decider?.detector ?? 'none', shadowed ? 'true' : 'false']);
+  const { action: counted, shadow: shadowed } = countedAction(d);
+  const decider = decidingReason(d);
+  const labels = [counted, decider?.detector ?? 'none', shadowed ? 'true' : 'false'];
+  if (counted !== 'allow' && facts) metrics.decisions.incWithExemplar(labels, { identity: facts.identity.id, policy: d.policyChecksum });
+  else metrics.decisions.inc(labels);
   if (d.failOpen) metrics.failOpen.inc({ reason: d.failOpen });
   if (counted === 'allow') return;
   logger.info(
@@ -37,6 +43,7 @@ export function reportDecision(d: Decision, facts: RequestFacts | null, metrics:
       endpoint: endpointGroup,
       reasons: d.reasons,
       retryAfterS: d.retryAfterS,
+      ...(d.creditUntilMs > 0 ? { stepUpCreditUntilMs: d.creditUntilMs } : {}),
       policy: d.policyChecksum,
     },
     'decision',

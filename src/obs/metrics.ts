@@ -5,7 +5,7 @@ import { Tally } from './tally.js';
  * vigil's metrics on an injected registry (house style, habit 9). Labels are low-cardinality only:
  * action, detector (policy-bounded), shadow, reason, kind — never an IP, key, identity or path.
  */
-export function createMetrics(registry: Registry) {
+export function createMetrics(registry: Registry, opts: { exemplars?: boolean } = {}) {
   const r = [registry];
   /** Open streams, read by the gauge at scrape time (the server keeps it current). */
   const live = { streams: 0 };
@@ -18,6 +18,7 @@ export function createMetrics(registry: Registry) {
       'Decisions by action, deciding detector ("none" for allow) and whether they were shadowed',
       ['action', 'detector', 'shadow'] as const,
       registry,
+      opts.exemplars === true,
     ),
     decisionSeconds: new Histogram({
       name: 'vigil_decision_duration_seconds',
@@ -80,6 +81,12 @@ export function createMetrics(registry: Registry) {
       name: 'vigil_penalties_set_total',
       help: 'Penalties set in the store, by detector and action (throttle, challenge, block)',
       labelNames: ['detector', 'action'] as const,
+      registers: r,
+    }),
+    stepUps: new Counter({
+      name: 'vigil_step_ups_total',
+      help: 'Step-up confirmations, by how (claims: verified jwt_authn claims; upstream: the confirmation response header) and result (cleared a challenge, or no-challenge)',
+      labelNames: ['via', 'result'] as const,
       registers: r,
     }),
     unscored: new Counter({

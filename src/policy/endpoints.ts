@@ -44,6 +44,10 @@ export interface EndpointRule {
   export: { sampleBody: boolean } | null;
   /** Excluded from behaviour: allowed without any state or inspection. */
   static: boolean;
+  /** How a challenge is answered here: api (RFC 9470 401), browser (redirect or JSON), or null (by the request's headers). */
+  challenge: 'api' | 'browser' | null;
+  /** Where users complete the step-up (an MFA page or API): challenges are not enforced here, so they can. */
+  stepUp: boolean;
   readonly match: (segments: string[]) => Record<string, string> | null;
 }
 
@@ -188,6 +192,9 @@ export function readEndpoints(list: unknown[], where: string, problems: string[]
     const isStatic = f.bool('static', false);
     if (isStatic && (login || objectRead || exp)) problems.push(`${f.where}.static: a static endpoint takes no other role`);
     const sensitivity = f.number('sensitivity', 1, 0.01, 100);
+    const challenge = f.has('challenge') ? f.oneOf('challenge', ['api', 'browser'] as const) : null;
+    const stepUp = f.bool('step_up', false);
+    if (isStatic && stepUp) problems.push(`${f.where}.step_up: a static endpoint is never scored, so it needs no step_up`);
     f.done();
     if (problems.length !== before) return;
     const match = (segments: string[]) => {
@@ -197,7 +204,7 @@ export function readEndpoints(list: unknown[], where: string, problems: string[]
       }
       return null;
     };
-    rules.push({ name, methods, paths, sensitivity, login, objectRead, export: exp, static: isStatic, match });
+    rules.push({ name, methods, paths, sensitivity, login, objectRead, export: exp, static: isStatic, challenge, stepUp, match });
   });
   return rules;
 }

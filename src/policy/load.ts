@@ -12,7 +12,9 @@ import { parseCidr } from '../request/cidr.js';
 import type { Cidr } from '../request/cidr.js';
 import { readEndpoints, OTHER_GROUP } from './endpoints.js';
 import { Fields } from './fields.js';
-import type { Allowlist, Policy, ResponsesConfig } from './policy.js';
+import type { Allowlist, ChallengeConfig, Policy, ResponsesConfig, StepUpConfig } from './policy.js';
+import type { Escalation } from '../state/store.js';
+import { PENALTY_ORDER } from '../state/store.js';
 
 const HEADER_NAME = /^[a-z0-9!#$%&'*+.^_`|~-]+$/;
 const NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
@@ -44,6 +46,8 @@ export function compilePolicy(text: string, source: string): Policy {
 
   const identity = readIdentity(new Fields(top.raw('identity'), `${file}: identity`, problems));
   const responses = readResponses(new Fields(top.raw('responses'), `${file}: responses`, problems));
+  const escalation = top.has('escalation') ? readEscalation(new Fields(top.raw('escalation'), `${file}: escalation`, problems)) : null;
+  const stepUp = readStepUp(new Fields(top.raw('step_up'), `${file}: step_up`, problems));
   const endpoints = readEndpoints(top.list('endpoints'), file, problems);
   const groups = new Set([...endpoints.map((e) => e.name), OTHER_GROUP]);
   const allow = readAllow(new Fields(top.raw('allow'), `${file}: allow`, problems));
@@ -60,6 +64,7 @@ export function compilePolicy(text: string, source: string): Policy {
       action: f.oneOf('action', DETECTOR_ACTIONS),
       penaltyMs: f.duration('penalty', 5 * 60_000, 1000, 7 * 86_400_000),
       shadow: f.bool('shadow', false),
+      enforcePercent: f.number('enforce_percent', 100, 0, 100),
       endpoints: readGroups(f, groups),
     };
     if (names.has(base.name)) problems.push(`${f.where}.name: duplicate detector name "${base.name}"`);
@@ -82,6 +87,8 @@ export function compilePolicy(text: string, source: string): Policy {
     text,
     identity,
     responses,
+    escalation,
+    stepUp,
     endpoints,
     allow,
     detectors,
@@ -149,18 +156,92 @@ function readIdentity(f: Fields) {
 }
 
 function readResponses(f: Fields): ResponsesConfig {
-  const c = new Fields(f.raw('challenge'), `${f.where}.challenge`, f.problems);
-  const maxAge = c.has('max_age') ? c.duration('max_age', undefined, 0, 30 * 86_400_000) : null;
-  const quoted = /^[\x20-\x21\x23-\x5b\x5d-\x7e]*$/; // RFC 7230 quoted-string content without quotes or backslashes
+  const reason = new Fields(f.raw('reason_header'), `${f.where}.reason_header`, f.problems);
   const res: ResponsesConfig = {
-    challenge: {
-      acrValues: c.has('acr_values') ? c.string('acr_values', undefined, quoted) : '',
-      maxAgeS: maxAge === null ? null : Math.floor(maxAge / 1000),
-      errorDescription: c.string('error_description', 'A stronger authentication is required', quoted),
-    },
+    challenge: readChallenge(new Fields(f.raw('challenge'), `${f.where}.challenge`, f.problems)),
     tagUpstream: f.bool('tag_upstream', true),
+    reasonHeader: { upstream: reason.bool('upstream', false), client: reason.bool('client', false) },
+    rateLimitHeaders: readSoftLimits(f),
   };
-  c.done();
+  reason.done();
   f.done();
   return res;
+}
+
+/** `rate_limit_headers: false`, or `{ near: 0.8 }` (the default). */
+function readSoftLimits(f: Fields): ResponsesConfig['rateLimitHeaders'] {
+  if (f.raw('rate_limit_headers') === false) {
+    f.bool('rate_limit_headers', false);
+    return null;
+  }
+  const r = new Fields(f.raw('rate_limit_headers'), `${f.where}.rate_limit_headers`, f.problems);
+  const near = r.number('near', 0.8, 0, 1);
+  r.done();
+  return { near };
+}
+
+const QUOTED = /^[\x20-\x21\x23-\x5b\x5d-\x7e]*$/; // RFC 9110 quoted-string content without quotes or backslashes
+
+function readChallenge(c: Fields): ChallengeConfig {
+  const maxAge = c.has('max_age') ? c.duration('max_age', undefined, 0, 30 * 86_400_000) : null;
+  const b = new Fields(c.raw('browser'), `${c.where}.browser`, c.problems);
+  const mode = b.oneOf('mode', ['redirect', 'json'] as const, 'json');
+  let browser: ChallengeConfig['browser'] = { mode: 'json' };
+  if (mode === 'redirect') {
+    const url = b.string('url', undefined, /^(https?:\/\/[\x21-\x7e]+|\/[\x21-\x7e]*)$/);
+    const status = b.number('status', 303, 302, 303, true);
+    if (status !== 302 && status !== 303) b.problems.push(`${b.where}.status: must be 302 or 303`);
+    browser = { mode, url, status: status === 302 ? 302 : 303, returnParam: b.string('return_param', 'return_to', /^[A-Za-z0-9_.-]{1,64}$/) };
+  } else if (b.has('url')) {
+    b.problems.push(`${b.where}.url: only used with mode: redirect`);
+  }
+  b.done();
+  const cfg: ChallengeConfig = {
+    acrValues: c.has('acr_values') ? c.string('acr_values', undefined, QUOTED) : '',
+    maxAgeS: maxAge === null ? null : Math.floor(maxAge / 1000),
+    errorDescription: c.string('error_description', 'A stronger authentication is required', QUOTED),
+    browser,
+  };
+  c.done();
+  return cfg;
+}
+
+function readEscalation(f: Fields): Escalation {
+  const e: Escalation = {
+    windowMs: f.duration('window', 3_600_000, 1000, 30 * 86_400_000),
+    factor: f.number('factor', 2, 1, 10),
+    maxAction: f.oneOf('max_action', PENALTY_ORDER, 'challenge'),
+    maxMs: f.duration('max_penalty', 86_400_000, 1000, 30 * 86_400_000),
+  };
+  f.done();
+  return e;
+}
+
+function readStepUp(f: Fields): StepUpConfig {
+  const words = (key: string): string[] => {
+    const out: string[] = [];
+    for (const [i, v] of f.list(key).entries()) {
+      if (typeof v !== 'string' || !/^[\x21-\x7e]{1,128}$/.test(v)) f.problems.push(`${f.where}.${key}[${i}]: must be a claim value without spaces`);
+      else out.push(v);
+    }
+    return out;
+  };
+  let confirmHeader: StepUpConfig['confirmHeader'] = null;
+  if (f.has('confirm_header')) {
+    const h = new Fields(f.raw('confirm_header'), `${f.where}.confirm_header`, f.problems);
+    const name = h.string('name', undefined, HEADER_NAME);
+    if (name.startsWith('x-vigil-') || name.startsWith(':')) h.problems.push(`${h.where}.name: must not be a pseudo-header or an x-vigil-* header`);
+    confirmHeader = { name, value: h.has('value') ? h.string('value', undefined, /^[\x20-\x7e]{1,256}$/) : null };
+    h.done();
+  }
+  const cfg: StepUpConfig = {
+    acr: words('acr'),
+    amr: words('amr'),
+    clockSkewMs: f.duration('clock_skew', 30_000, 0, 600_000),
+    confirmHeader,
+    creditMs: f.duration('credit', 15 * 60_000, 1000, 86_400_000),
+    relax: f.number('relax', 2, 1, 10),
+  };
+  f.done();
+  return cfg;
 }

@@ -2,7 +2,7 @@ import CircuitBreaker from 'opossum';
 import { StoreUnavailableError } from '../errors.js';
 import type { Logger } from '../obs/logger.js';
 import type { Metrics } from '../obs/metrics.js';
-import type { Batch, BatchResult, PopulationStats, StateStore } from './store.js';
+import type { Batch, BatchResult, ListedPenalty, Penalty, PopulationStats, StateStore, SubjectState } from './store.js';
 
 export interface GuardOptions {
   /** Per-call deadline, far below Envoy's message_timeout. */
@@ -12,6 +12,9 @@ export interface GuardOptions {
   /** Calls in the rolling window before the breaker may open. */
   volumeThreshold?: number;
 }
+
+/** Deadline of operator calls (admin API), which scan and are never on the request path. */
+export const OPERATOR_TIMEOUT_MS = 5000;
 
 export type BreakerState = 'closed' | 'half-open' | 'open';
 
@@ -84,6 +87,27 @@ export class GuardedStore implements StateStore {
     }
   }
 
+  /**
+   * Operator calls (admin API): outside the breaker and with their own deadline, so a slow SCAN over a
+   * large keyspace neither answers the operator 503 at the request path's deadline nor trips the
+   * breaker that live traffic depends on. Failures are still StoreUnavailableError.
+   */
+  private async operator<T>(call: string, fn: () => Promise<T>): Promise<T> {
+    if (this.kind === 'memory') return fn();
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(Object.assign(new Error(`timed out after ${OPERATOR_TIMEOUT_MS} ms`), { code: 'ETIMEDOUT' })), OPERATOR_TIMEOUT_MS);
+    });
+    try {
+      return await Promise.race([fn(), deadline]);
+    } catch (err) {
+      const reason = (err as { code?: string }).code === 'ETIMEDOUT' ? 'timeout' : 'error';
+      throw new StoreUnavailableError(reason, `state store ${call}: ${(err as Error).message}`);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   run(batches: Batch[], nowMs: number): Promise<BatchResult[]> {
     return this.guard('run', () => this.inner.run(batches, nowMs));
   }
@@ -92,8 +116,20 @@ export class GuardedStore implements StateStore {
     return this.guard('population', () => this.inner.mergePopulation(name, samples, alpha, ttlMs, nowMs));
   }
 
-  clearPenalty(subject: string): Promise<boolean> {
-    return this.guard('clear', () => this.inner.clearPenalty(subject));
+  liftPenalty(subject: string, nowMs: number): Promise<Penalty | null> {
+    return this.operator('lift', () => this.inner.liftPenalty(subject, nowMs));
+  }
+
+  confirmStepUp(subject: string, creditMs: number, nowMs: number): Promise<boolean> {
+    return this.guard('confirm', () => this.inner.confirmStepUp(subject, creditMs, nowMs));
+  }
+
+  listPenalties(nowMs: number, limit: number): Promise<ListedPenalty[]> {
+    return this.operator('list', () => this.inner.listPenalties(nowMs, limit));
+  }
+
+  inspect(subject: string, nowMs: number): Promise<SubjectState> {
+    return this.operator('inspect', () => this.inner.inspect(subject, nowMs));
   }
 
   /** Health check: goes through the breaker, so a recovered store closes it even without traffic. */

@@ -2,14 +2,16 @@
  * MemoryStore: the StateStore in one process, for unit tests, replay and single-instance use.
  *
  * Same keys, same maths and same answers as redis-store.ts + lua/*.lua (the contract suite checks
- * both, and checks they agree number for number). The rate, count and distinct ops and the penalty
- * rules are lua/rate.lua, count.lua, distinct.lua and batch.lua statement by statement; population
- * merging is lua/population.lua; HyperLogLogs change the registers Redis changes and give Redis's
- * estimates (hyperloglog.ts), so a distinct op's `changed` agrees too.
+ * both, and checks they agree number for number). The rate, count and distinct ops, the penalty
+ * rules, escalation and step-up are lua/rate.lua, count.lua, distinct.lua, escalation.lua, credit.lua
+ * and batch.lua statement by statement; liftPenalty and confirmStepUp are lift.lua and confirm.lua;
+ * population merging is lua/population.lua; HyperLogLogs change the registers Redis changes and give
+ * Redis's estimates (hyperloglog.ts), so a distinct op's `changed` agrees too.
  *
  * Time: only the nowMs arguments. A key's expiry is an absolute time on that clock, set like the Redis
  * TTL (rate: every call; count: at creation; hll: whenever a register changed; penalty: when set;
- * population: when samples were merged). clearPenalty has no nowMs: it uses the latest nowMs seen.
+ * strikes: when an offence is counted; credit: when granted; population: when samples were merged).
+ * inspect reports a key's TTL as its expiry minus the latest nowMs seen (its own included).
  * Redis expires keys on wall time instead; the two agree whenever nowMs is wall time. Under a test
  * clock that steps back across a penalty's expiry, Redis still holds the key and reports the penalty
  * again (its until is after the late nowMs), while this store has already dropped it.
@@ -29,12 +31,14 @@ import {
   type BatchResult,
   type CountOp,
   type DistinctOp,
+  type ListedPenalty,
   type OpResult,
   type Penalty,
   type PenaltyAction,
   type PopulationStats,
   type RateOp,
   type StateStore,
+  type SubjectState,
 } from './store.js';
 
 interface RateState {
@@ -54,6 +58,8 @@ type Value =
   | { t: 'count'; n: number }
   | { t: 'hll'; h: HyperLogLog }
   | { t: 'penalty'; p: Penalty }
+  | { t: 'strikes'; n: number; last: number; w: number }
+  | { t: 'credit'; untilMs: number }
   | { t: 'pop'; s: PopState };
 interface Entry {
   expiresAt: number;
@@ -74,6 +80,37 @@ function rank(action: PenaltyAction | undefined): number {
 /** Positive integer milliseconds, as redis-store sends them to PEXPIRE. */
 export function ttlArg(ms: number): number {
   return Math.max(1, Math.ceil(ms));
+}
+
+/** n_eff: n offences at `last` decayed to nowMs (lua/escalation.lua's strikes_level). */
+function decayed(n: number, last: number, windowMs: number, nowMs: number): number {
+  return Math.max(0, n - Math.floor(Math.max(0, nowMs - last) / windowMs));
+}
+
+/** Rank `base` escalated `level` steps, capped at capRank, never below base (escalate_rank). */
+function escalateRank(base: number, level: number, capRank: number): number {
+  const r = Math.min(base + level, capRank);
+  return r < base ? base : r;
+}
+
+/** min(D·factor^level, max(D, maxMs)) multiplied out step by step, rounded up (escalate_duration). */
+function escalateDuration(d: number, level: number, factor: number, maxMs: number): number {
+  const cap = Math.max(d, maxMs);
+  let x = d;
+  if (factor > 1) {
+    for (let i = 1; i <= level; i++) {
+      if (x >= cap) break;
+      x = x * factor;
+    }
+  }
+  return Math.max(1, Math.ceil(Math.min(x, cap)));
+}
+
+/** Finite numbers only, as redis-store reads a hash's numeric fields. */
+function finite(fields: Record<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [f, v] of Object.entries(fields)) if (Number.isFinite(v)) out[f] = v;
+  return out;
 }
 
 /** The prior's weight fades out linearly as the subject's own history grows (see lua/rate.lua). */
@@ -164,12 +201,77 @@ export class MemoryStore implements StateStore {
     return { mean: s.m, variance: s.v, weight: s.w };
   }
 
-  async clearPenalty(subject: string): Promise<boolean> {
-    this.assertOpen();
+  /** lua/lift.lua. */
+  async liftPenalty(subject: string, nowMs: number): Promise<Penalty | null> {
+    this.tick(nowMs);
     const key = `vigil:{${subject}}:penalty`;
-    const existed = this.get(key, this.lastNowMs) !== undefined;
+    const held = this.get(key, nowMs);
+    const p = held?.t === 'penalty' && held.p.untilMs > nowMs ? { ...held.p } : null;
     this.map.delete(key);
-    return existed;
+    this.map.delete(`vigil:{${subject}}:strikes`);
+    return p;
+  }
+
+  /** lua/confirm.lua. */
+  async confirmStepUp(subject: string, creditMs: number, nowMs: number): Promise<boolean> {
+    this.tick(nowMs);
+    const key = `vigil:{${subject}}:penalty`;
+    const held = this.get(key, nowMs);
+    if (held?.t !== 'penalty' || !(held.p.untilMs > nowMs) || held.p.action !== 'challenge') return false;
+    this.map.delete(key);
+    this.grantCredit(`vigil:{${subject}}:credit`, ttlArg(creditMs), nowMs);
+    return true;
+  }
+
+  /** redis-store's listPenalties: every live penalty key, expired-by-nowMs ones left out. */
+  async listPenalties(nowMs: number, limit: number): Promise<ListedPenalty[]> {
+    this.tick(nowMs);
+    if (!(limit > 0)) return [];
+    const out: ListedPenalty[] = [];
+    for (const [key, e] of this.map) {
+      if (e.value.t !== 'penalty' || e.expiresAt <= nowMs || !(e.value.p.untilMs > nowMs)) continue;
+      if (!key.startsWith('vigil:{') || !key.endsWith('}:penalty')) continue;
+      out.push({ subject: key.slice('vigil:{'.length, key.length - '}:penalty'.length), ...e.value.p });
+    }
+    out.sort((a, b) => a.untilMs - b.untilMs || (a.subject < b.subject ? -1 : a.subject > b.subject ? 1 : 0));
+    return out.slice(0, Math.floor(limit));
+  }
+
+  /** redis-store's inspect; reads leave the LRU order as it is. */
+  async inspect(subject: string, nowMs: number): Promise<SubjectState> {
+    this.tick(nowMs);
+    const clock = this.lastNowMs;
+    const prefix = `vigil:{${subject}}:`;
+    const live = (key: string): Value | undefined => {
+      const e = this.map.get(key);
+      return e && e.expiresAt > nowMs ? e.value : undefined;
+    };
+    const p = live(`${prefix}penalty`);
+    const penalty = p?.t === 'penalty' && p.p.untilMs > nowMs ? { ...p.p } : null;
+    const s = live(`${prefix}strikes`);
+    let strikes: SubjectState['strikes'] = null;
+    if (s?.t === 'strikes') {
+      const n = s.w > 0 ? decayed(s.n, s.last, s.w, nowMs) : s.n;
+      if (n > 0) strikes = { n, lastMs: s.last };
+    }
+    const c = live(`${prefix}credit`);
+    const creditUntilMs = c?.t === 'credit' && nowMs < c.untilMs ? c.untilMs : 0;
+    const state: SubjectState['state'] = [];
+    for (const [key, e] of this.map) {
+      if (!key.startsWith(prefix) || e.expiresAt <= clock) continue;
+      const name = key.slice(prefix.length);
+      if (name === 'penalty' || name === 'strikes' || name === 'credit') continue;
+      const v = e.value;
+      let value: Record<string, number>;
+      if (v.t === 'rate') value = finite({ b: v.s.b, c: v.s.c, m: v.s.m, v: v.s.v, n: v.s.n });
+      else if (v.t === 'pop') value = finite({ m: v.s.m, v: v.s.v, w: v.s.w });
+      else if (v.t === 'count') value = finite({ value: v.n });
+      else if (v.t === 'hll') value = { estimate: v.h.count() };
+      else value = {}; // penalty, strikes and credit live under their own names only (skipped above)
+      state.push({ key: name, ttlMs: e.expiresAt - clock, value });
+    }
+    state.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    return { subject, penalty, strikes, creditUntilMs, state };
   }
 
   async ping(): Promise<void> {
@@ -194,34 +296,88 @@ export class MemoryStore implements StateStore {
     const penaltyKey = `${prefix}:penalty`;
     const held = this.get(penaltyKey, nowMs);
     let penalty = held?.t === 'penalty' && held.p.untilMs > nowMs ? held.p : null;
+
+    // Step-up (lua/batch.lua): clear a challenge, then read the credit.
+    const stepUp = batch.stepUp;
+    const creditKey = `${prefix}:credit`;
+    let cleared = false;
+    let creditUntilMs = 0;
+    if (stepUp) {
+      const clear = stepUp.clear;
+      if (clear && penalty && penalty.action === 'challenge' && penalty.sinceMs <= clear.authTimeMs + clear.skewMs) {
+        this.map.delete(penaltyKey);
+        this.grantCredit(creditKey, ttlArg(stepUp.creditMs), nowMs);
+        penalty = null;
+        cleared = true;
+      }
+      const c = this.get(creditKey, nowMs);
+      if (c?.t === 'credit' && nowMs < c.untilMs) creditUntilMs = c.untilMs;
+    }
+    const credit = creditUntilMs !== 0;
+
     const fired: number[] = [];
-    let best: { action: PenaltyAction; detector: string; score: number; durationMs: number } | null = null;
+    const candidates: { rank: number; detector: string; score: number; durationMs: number }[] = [];
     const rules = batch.rules ?? [];
     for (let i = 0; i < rules.length; i++) {
       const rule = rules[i]!;
+      const above = credit ? rule.above * stepUp!.relax : rule.above;
       let score = results[rule.op]?.score;
       if (score !== undefined && rule.per !== undefined) {
         // A ratio rule: the denominator must reach perAtLeast and never be 0 (lua/batch.lua).
         const d = results[rule.per]?.score;
         score = d !== undefined && d >= (rule.perAtLeast ?? DEFAULT_PER_AT_LEAST) && d !== 0 ? score / d : undefined;
       }
-      if (score === undefined || !(score > rule.above)) continue;
+      if (score === undefined || !(score > above)) continue;
       fired.push(i);
-      if (rank(rule.action) > rank(best?.action)) {
-        best = { action: rule.action, detector: rule.detector, score, durationMs: ttlArg(rule.durationMs) };
+      const r = rank(rule.action);
+      if (r > 0) candidates.push({ rank: r, detector: rule.detector, score, durationMs: ttlArg(rule.durationMs) });
+    }
+
+    // Only a rule whose own action beats the active penalty's sets one (lua/batch.lua).
+    const activeRank = penalty ? rank(penalty.action) : 0;
+    if (Math.max(0, ...candidates.map((c) => c.rank)) > activeRank) {
+      const esc = batch.escalation;
+      const strikesKey = `${prefix}:strikes`;
+      let capRank = 0;
+      let level = 0;
+      if (esc) {
+        capRank = rank(esc.maxAction);
+        const s = this.get(strikesKey, nowMs);
+        if (s?.t === 'strikes') level = decayed(s.n, s.last, esc.windowMs, nowMs);
+      }
+      let best: (typeof candidates)[number] | null = null;
+      let bestRank = 0;
+      for (const c of candidates) {
+        const r = esc ? escalateRank(c.rank, level, capRank) : c.rank;
+        if (!(credit && r === rank('challenge')) && c.rank > (best?.rank ?? 0)) {
+          best = c;
+          bestRank = r;
+        }
+      }
+      if (best && best.rank > activeRank) {
+        let duration = best.durationMs;
+        if (esc) {
+          duration = escalateDuration(duration, level, esc.factor, esc.maxMs);
+          const n = level + 1;
+          this.set(strikesKey, { t: 'strikes', n, last: nowMs, w: esc.windowMs }, nowMs + ttlArg(n * esc.windowMs));
+        }
+        penalty = {
+          action: PENALTY_ORDER[bestRank - 1]!,
+          untilMs: nowMs + duration,
+          detector: best.detector,
+          score: best.score,
+          sinceMs: nowMs,
+          level,
+        };
+        this.set(penaltyKey, { t: 'penalty', p: penalty }, nowMs + duration);
       }
     }
-    if (best && (penalty === null || rank(best.action) > rank(penalty.action))) {
-      penalty = {
-        action: best.action,
-        untilMs: nowMs + best.durationMs,
-        detector: best.detector,
-        score: best.score,
-        sinceMs: nowMs,
-      };
-      this.set(penaltyKey, { t: 'penalty', p: penalty }, nowMs + best.durationMs);
-    }
-    return { results, penalty: penalty ? { ...penalty } : null, fired };
+    return { results, penalty: penalty ? { ...penalty } : null, fired, creditUntilMs, cleared };
+  }
+
+  /** lua/credit.lua's credit_grant: credit until nowMs + creditMs (whole ms). */
+  private grantCredit(key: string, creditMs: number, nowMs: number): void {
+    this.set(key, { t: 'credit', untilMs: nowMs + creditMs }, nowMs + creditMs);
   }
 
   private rate(key: string, op: RateOp, nowMs: number): OpResult {

@@ -1,8 +1,11 @@
 /**
  * RedisStore: the StateStore on Redis through ioredis, one EVALSHA per batch, all batches of a `run`
  * in one pipeline (one round trip). The Lua lives in src/state/lua/ (headers list KEYS and ARGV):
- * the batch script is prelude + rate + count + distinct + penalty + batch, the population script is
- * prelude + population. Every key a script touches is passed in KEYS and hash-tagged by subject.
+ * the batch script is prelude + rate + count + distinct + penalty + escalation + credit + batch, the
+ * population script is prelude + population, liftPenalty's prelude + penalty + lift and
+ * confirmStepUp's prelude + penalty + credit + confirm. Every key a script touches is passed in KEYS
+ * and hash-tagged by subject. listPenalties and inspect (admin, off the request path) are plain
+ * commands: SCAN, then pipelined reads.
  *
  * Scripts are registered with defineCommand and loaded with SCRIPT LOAD whenever the connection
  * becomes ready; ioredis sends EVALSHA, and on NOSCRIPT (SCRIPT FLUSH, a restarted Redis) it resends
@@ -18,15 +21,30 @@ import { join } from 'node:path';
 import { Redis, type RedisOptions } from 'ioredis';
 import { StoreUnavailableError } from '../errors.js';
 import { luaDir } from '../paths.js';
-import { DEFAULT_MAX_EMPTY, DEFAULT_PER_AT_LEAST } from './store.js';
-import type { Batch, BatchResult, OpResult, Penalty, PenaltyAction, PopulationStats, StateStore } from './store.js';
+import { DEFAULT_MAX_EMPTY, DEFAULT_PER_AT_LEAST, PENALTY_ORDER } from './store.js';
+import type {
+  Batch,
+  BatchResult,
+  ListedPenalty,
+  OpResult,
+  Penalty,
+  PenaltyAction,
+  PopulationStats,
+  StateStore,
+  SubjectState,
+} from './store.js';
 
 type Arg = string | number;
 type ScriptCall = (...args: Arg[]) => unknown;
 interface VigilCommands {
   vigilBatch: ScriptCall;
   vigilPopulation: ScriptCall;
+  vigilLift: ScriptCall;
+  vigilConfirm: ScriptCall;
 }
+
+/** SCAN's COUNT hint for the admin scans (listPenalties, inspect). */
+const SCAN_COUNT = 1000;
 
 /** Defaults of the optional op and rule fields (store.ts); memory-store.ts uses the same. */
 
@@ -82,14 +100,18 @@ export class RedisStore implements StateStore {
     redis.on('error', (err: Error) => {
       this.lastError = err;
     });
-    const batch = loadLua('prelude.lua', 'rate.lua', 'count.lua', 'distinct.lua', 'penalty.lua', 'batch.lua');
+    const batch = loadLua('prelude.lua', 'rate.lua', 'count.lua', 'distinct.lua', 'penalty.lua', 'escalation.lua', 'credit.lua', 'batch.lua');
     const population = loadLua('prelude.lua', 'population.lua');
+    const lift = loadLua('prelude.lua', 'penalty.lua', 'lift.lua');
+    const confirm = loadLua('prelude.lua', 'penalty.lua', 'credit.lua', 'confirm.lua');
     redis.defineCommand('vigilBatch', { lua: batch });
     redis.defineCommand('vigilPopulation', { lua: population, numberOfKeys: 1 });
+    redis.defineCommand('vigilLift', { lua: lift, numberOfKeys: 2 });
+    redis.defineCommand('vigilConfirm', { lua: confirm, numberOfKeys: 2 });
     // Load the scripts as soon as a connection is ready (again after every reconnect), so the first
     // requests do not each pay an EVALSHA → NOSCRIPT → EVAL exchange inside their deadline.
     const preload = (): void => {
-      for (const lua of [batch, population]) {
+      for (const lua of [batch, population, lift, confirm]) {
         this.redis.script('LOAD', lua).catch((err: Error) => {
           this.lastError = err;
         });
@@ -172,12 +194,129 @@ export class RedisStore implements StateStore {
     return { mean: Number(m), variance: Number(v), weight: Number(w) };
   }
 
-  async clearPenalty(subject: string): Promise<boolean> {
+  async liftPenalty(subject: string, nowMs: number): Promise<Penalty | null> {
+    let reply: unknown;
     try {
-      return (await this.redis.del(`vigil:{${subject}}:penalty`)) > 0;
+      reply = await (this.redis as unknown as VigilCommands).vigilLift(keyOf(subject, 'penalty'), keyOf(subject, 'strikes'), nowMs);
     } catch (err) {
       throw unavailable(err);
     }
+    return parsePenalty(strings(reply, 6), 0);
+  }
+
+  async confirmStepUp(subject: string, creditMs: number, nowMs: number): Promise<boolean> {
+    let reply: unknown;
+    try {
+      reply = await (this.redis as unknown as VigilCommands).vigilConfirm(
+        keyOf(subject, 'penalty'),
+        keyOf(subject, 'credit'),
+        nowMs,
+        ttlArg(creditMs),
+      );
+    } catch (err) {
+      throw unavailable(err);
+    }
+    return reply === 1;
+  }
+
+  /**
+   * SCAN MATCH vigil:{*}:penalty over the whole keyspace of the one endpoint this store talks to (on
+   * Redis Cluster that would be one node's keys only), then one pipelined HMGET per key. A key that is
+   * not a penalty hash (wrong type, no valid action) is skipped, as is a penalty expired on nowMs.
+   */
+  async listPenalties(nowMs: number, limit: number): Promise<ListedPenalty[]> {
+    if (!(limit > 0)) return [];
+    try {
+      const keys = await this.scan('vigil:{*}:penalty');
+      const pipeline = this.redis.pipeline();
+      for (const key of keys) pipeline.hmget(key, ...PENALTY_FIELDS);
+      const replies = keys.length > 0 ? ((await pipeline.exec()) ?? []) : [];
+      const out: ListedPenalty[] = [];
+      replies.forEach(([err, raw], i) => {
+        if (err || !Array.isArray(raw)) return;
+        const p = penaltyOf(raw as (string | null)[], nowMs);
+        const key = keys[i]!;
+        if (p) out.push({ subject: key.slice('vigil:{'.length, key.length - '}:penalty'.length), ...p });
+      });
+      return sortListed(out).slice(0, Math.floor(limit));
+    } catch (err) {
+      throw unavailable(err);
+    }
+  }
+
+  /**
+   * Pipelined reads of the penalty, strikes and credit, then SCAN MATCH vigil:{<subject>}:* (glob
+   * characters of the subject escaped) and, per other key, TYPE and PTTL, then HGETALL (hashes) or GET
+   * and PFCOUNT (strings: a HyperLogLog answers PFCOUNT, a counter does not).
+   */
+  async inspect(subject: string, nowMs: number): Promise<SubjectState> {
+    try {
+      const prefix = `vigil:{${subject}}:`;
+      const head = await this.redis
+        .pipeline()
+        .hmget(`${prefix}penalty`, ...PENALTY_FIELDS)
+        .hmget(`${prefix}strikes`, 'n', 'last', 'w')
+        .get(`${prefix}credit`)
+        .exec();
+      const [penaltyRaw, strikesRaw, creditRaw] = (head ?? []).map(([err, v]) => (err ? null : v));
+      const penalty = Array.isArray(penaltyRaw) ? penaltyOf(penaltyRaw as (string | null)[], nowMs) : null;
+      const [n, last, w] = Array.isArray(strikesRaw) ? (strikesRaw as (string | null)[]) : [];
+      const strikes = strikesOf(n == null ? NaN : Number(n), last == null ? NaN : Number(last), w == null ? NaN : Number(w), nowMs);
+      const credit = typeof creditRaw === 'string' ? Number(creditRaw) : NaN;
+      const creditUntilMs = nowMs < credit ? credit : 0;
+
+      const own = new Set(['penalty', 'strikes', 'credit'].map((name) => prefix + name));
+      const keys = (await this.scan(`vigil:{${escapeGlob(subject)}}:*`)).filter((k) => k.startsWith(prefix) && !own.has(k));
+      const state: SubjectState['state'] = [];
+      if (keys.length > 0) {
+        const meta = this.redis.pipeline();
+        for (const key of keys) meta.type(key).pttl(key);
+        const types = (await meta.exec()) ?? [];
+        const read = this.redis.pipeline();
+        const kinds = keys.map((key, i) => {
+          const type = types[2 * i]?.[1];
+          if (type === 'hash') read.hgetall(key);
+          else if (type === 'string') read.get(key).pfcount(key);
+          return type;
+        });
+        const values = (await read.exec()) ?? [];
+        let at = 0;
+        keys.forEach((key, i) => {
+          const ttlMs = Number(types[2 * i + 1]?.[1]);
+          const kind = kinds[i];
+          let value: Record<string, number> | null = null;
+          if (kind === 'hash') {
+            const [err, fields] = values[at++] ?? [];
+            if (!err && fields && typeof fields === 'object') value = numericFields(fields as Record<string, string>);
+          } else if (kind === 'string') {
+            const [getErr, raw] = values[at++] ?? [];
+            const [hllErr, estimate] = values[at++] ?? [];
+            if (!hllErr && typeof estimate === 'number') value = { estimate };
+            else if (!getErr && typeof raw === 'string') value = isNumeric(raw) ? { value: Number(raw) } : {};
+          } else if (typeof kind === 'string' && kind !== 'none') {
+            value = {};
+          }
+          // Gone between SCAN and the reads (expired or deleted): not held any more.
+          if (value !== null && ttlMs !== -2) state.push({ key: key.slice(prefix.length), ttlMs, value });
+        });
+      }
+      state.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+      return { subject, penalty, strikes, creditUntilMs, state };
+    } catch (err) {
+      throw unavailable(err);
+    }
+  }
+
+  /** Every key matching the glob, over a full SCAN (deduplicated: SCAN may return a key twice). */
+  private async scan(match: string): Promise<string[]> {
+    const keys = new Set<string>();
+    let cursor = '0';
+    do {
+      const [next, batch] = await this.redis.scan(cursor, 'MATCH', match, 'COUNT', SCAN_COUNT);
+      cursor = next;
+      for (const k of batch) keys.add(k);
+    } while (cursor !== '0');
+    return [...keys];
   }
 
   async ping(): Promise<void> {
@@ -198,14 +337,90 @@ export class RedisStore implements StateStore {
   }
 }
 
+/** A subject's key: vigil:{<subject>}:<name>. */
+function keyOf(subject: string, name: string): string {
+  return `vigil:{${subject}}:${name}`;
+}
+
+/** The penalty hash's fields, in penalty.lua's order. */
+const PENALTY_FIELDS = ['action', 'until', 'detector', 'score', 'since', 'level'] as const;
+
+/** A penalty hash's fields (HMGET, PENALTY_FIELDS order) as a Penalty when active at nowMs (penalty.lua's penalty_read). */
+function penaltyOf(raw: (string | null)[], nowMs: number): Penalty | null {
+  const [action, until, detector, score, since, level] = raw;
+  if (action == null || !PENALTY_ORDER.includes(action as PenaltyAction)) return null;
+  const untilMs = Number(until ?? NaN);
+  if (!(untilMs > nowMs)) return null;
+  return {
+    action: action as PenaltyAction,
+    untilMs,
+    detector: detector ?? '',
+    score: Number(score ?? NaN),
+    sinceMs: Number(since ?? NaN),
+    level: level == null ? 0 : Number(level),
+  };
+}
+
+/** The six penalty fields of a script reply from index `at` (penalty.lua's penalty_fields). */
+function parsePenalty(r: string[], at: number): Penalty | null {
+  if (r[at] === '') return null;
+  return {
+    action: r[at] as PenaltyAction,
+    untilMs: Number(r[at + 1]),
+    detector: r[at + 2]!,
+    score: Number(r[at + 3]),
+    sinceMs: Number(r[at + 4]),
+    level: Number(r[at + 5]),
+  };
+}
+
+/**
+ * The strikes as inspect reports them: n decayed to nowMs with the windowMs stored beside it
+ * (escalation.lua's strikes_level); null when there is no key or nothing is left.
+ */
+function strikesOf(n: number, last: number, windowMs: number, nowMs: number): SubjectState['strikes'] {
+  if (!Number.isFinite(n) || !Number.isFinite(last)) return null;
+  const decayed = windowMs > 0 ? Math.max(0, n - Math.floor(Math.max(0, nowMs - last) / windowMs)) : n;
+  return decayed > 0 ? { n: decayed, lastMs: last } : null;
+}
+
+/** A Redis value that reads as a finite number ('' and 'inf' do not). */
+function isNumeric(s: string): boolean {
+  return s.trim() !== '' && Number.isFinite(Number(s));
+}
+
+/** A hash's numeric fields as numbers; the others are left out. */
+function numericFields(fields: Record<string, string>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [f, v] of Object.entries(fields)) if (isNumeric(v)) out[f] = Number(v);
+  return out;
+}
+
+/** The subject with SCAN's glob characters (* ? [ ] \) escaped. */
+function escapeGlob(s: string): string {
+  return s.replace(/[*?[\]\\]/g, '\\$&');
+}
+
+/** Soonest expiry first, then by subject (code unit order); memory-store.ts sorts the same. */
+function sortListed(list: ListedPenalty[]): ListedPenalty[] {
+  return list.sort((a, b) => a.untilMs - b.untilMs || (a.subject < b.subject ? -1 : a.subject > b.subject ? 1 : 0));
+}
+
 /**
  * numkeys, KEYS and ARGV of one batch, as batch.lua's header lays them out. A sliding count and a
  * learning distinct pass two keys (window w, then w − 1); every other op passes one.
  */
 function batchArgs(b: Batch, nowMs: number): Arg[] {
   const prefix = `vigil:{${b.subject}}`;
-  const keys: string[] = [`${prefix}:penalty`];
-  const argv: Arg[] = [nowMs, b.ops.length];
+  const keys: string[] = [`${prefix}:penalty`, `${prefix}:strikes`, `${prefix}:credit`];
+  const argv: Arg[] = [nowMs];
+  const e = b.escalation;
+  if (e) argv.push(1, e.windowMs, e.factor, e.maxAction, e.maxMs);
+  else argv.push(0, 0, 1, '', 0);
+  const u = b.stepUp;
+  if (u) argv.push(1, u.relax, ttlArg(u.creditMs), u.clear ? 1 : 0, u.clear?.authTimeMs ?? 0, u.clear?.skewMs ?? 0);
+  else argv.push(0, 1, 0, 0, 0, 0);
+  argv.push(b.ops.length);
   for (const op of b.ops) {
     if (op.kind === 'rate') {
       keys.push(`${prefix}:rate:${op.name}`);
@@ -241,19 +456,12 @@ function strings(reply: unknown, min: number): string[] {
 }
 
 function parseBatch(b: Batch, reply: unknown): BatchResult {
-  const r = strings(reply, 6);
-  const penalty: Penalty | null =
-    r[0] === ''
-      ? null
-      : {
-          action: r[0] as PenaltyAction,
-          untilMs: Number(r[1]),
-          detector: r[2]!,
-          score: Number(r[3]),
-          sinceMs: Number(r[4]),
-        };
-  const fired = r[5] === '' ? [] : r[5]!.split(',').map(Number);
-  let at = 6;
+  const r = strings(reply, 9);
+  const penalty = parsePenalty(r, 0);
+  const fired = r[6] === '' ? [] : r[6]!.split(',').map(Number);
+  const creditUntilMs = Number(r[7]);
+  const cleared = r[8] === '1';
+  let at = 9;
   const next = (): number => Number(r[at++]);
   const results: OpResult[] = b.ops.map((op): OpResult => {
     if (op.kind === 'rate') {
@@ -277,5 +485,5 @@ function parseBatch(b: Batch, reply: unknown): BatchResult {
     return { kind: 'distinct', estimate, changed, closed, score: changed ? estimate : 0 };
   });
   if (at !== r.length) throw new StoreUnavailableError('error', `redis: script reply has ${r.length} fields, expected ${at}`);
-  return { results, penalty, fired };
+  return { results, penalty, fired, creditUntilMs, cleared };
 }

@@ -7,11 +7,14 @@
  * EVALSHA per batch, pipelined), which is how vigil keeps its budget of one Redis round trip per
  * ext_proc message. All keys of a batch share the subject's hash tag, so a batch is Redis-Cluster-safe:
  *   vigil:{<subject>}:penalty           active penalty (hash)
+ *   vigil:{<subject>}:strikes           offences for escalation (hash: n, last, w), see Escalation
+ *   vigil:{<subject>}:credit            step-up credit: absolute expiry ms (string), see StepUp
  *   vigil:{<subject>}:rate:<name>       rate op state (hash)
  *   vigil:{<subject>}:count:<name>:<w>  fixed-window counter for window index w
  *   vigil:{<subject>}:hll:<name>:<w>    HyperLogLog for window index w
  *   vigil:{pop}:<name>                  population baseline (hash), see mergePopulation
- * Every key carries a TTL. Time is always an argument (nowMs), never read by the store.
+ * Every key carries a TTL. Time is always an argument (nowMs), never read by the store: a penalty or
+ * credit whose stored expiry is ≤ nowMs counts as none, whatever Redis's own (wall-clock) TTL says.
  */
 
 /** RateOp.maxEmpty when not given. */
@@ -33,6 +36,79 @@ export interface Penalty {
   score: number;
   /** When it was set. */
   sinceMs: number;
+  /**
+   * Escalation level: how many earlier offences (decayed) this subject had when the penalty was set;
+   * 0 without escalation or for a first offence. action and untilMs are already the escalated ones.
+   */
+  level: number;
+}
+
+/**
+ * Escalation and decay (policy responses.escalation), applied by the store whenever a batch SETS a
+ * penalty (a new one, or a stronger one replacing the active one). Each set is an offence, kept in the
+ * subject's strikes hash {n, last}. Offences decay: at time t the effective count is
+ * n_eff = max(0, n − floor((t − last) / windowMs)). When a penalty is set at t with base action A and
+ * base duration D (the fired rule's):
+ *   level    = n_eff (before this offence)
+ *   action   = the PENALTY_ORDER entry `level` steps above A, capped at maxAction — but never weaker
+ *              than A itself (a block rule stays block even when maxAction is challenge)
+ *   duration = min(D · factor^level, max(D, maxMs))
+ *   strikes  = {n: n_eff + 1, last: t}, key TTL (n_eff + 1) · windowMs (it has decayed to 0 by then)
+ * Without escalation the store neither reads nor writes strikes; level is 0.
+ *
+ * Precisely (both stores, number for number):
+ *  - D is the rule's durationMs rounded up to whole ms (as without escalation); factor^level is
+ *    multiplied out step by step (stopping once the cap is reached) and the result rounded up to
+ *    whole ms, so untilMs = t + that. Strikes TTL: (n_eff + 1) · windowMs rounded up to whole ms.
+ *  - t − last is taken as 0 when the clock is before `last` (a late event decays nothing).
+ *  - The strikes hash also keeps w = windowMs at the last offence, so inspect can decay it without
+ *    the policy.
+ *  - Which rule sets: of the fired rules (those a credit does not suppress, see StepUp) the one with
+ *    the strongest OWN action, ties to the first (escalation is monotone in the action, so it also
+ *    has the strongest escalated action). It is set, escalated, when no penalty is active or its OWN
+ *    action is stronger than the active penalty's. So a rule firing again while its (or a stronger)
+ *    penalty is active is not a new offence: the NEXT penalty steps up, not the next request (the
+ *    penalized requests still feed the detectors; comparing escalated actions would turn every
+ *    throttle into a challenge on the next request over the threshold, and a block on the one after).
+ *    A stronger own action replaces the active penalty and is escalated like any other set; since
+ *    escalation never lowers an action, no penalty is ever downgraded.
+ *  - The strikes are read only when a penalty is about to be set: escalation given and some fired
+ *    rule's own action stronger than the active penalty's.
+ */
+export interface Escalation {
+  windowMs: number;
+  /** ≥ 1. */
+  factor: number;
+  maxAction: PenaltyAction;
+  maxMs: number;
+}
+
+/**
+ * Step-up handling on the IDENTITY's batch only (never on another subject's), in the same atomic
+ * script as its ops and rules:
+ *  1. clear: when `clear` is given and the active penalty is a `challenge` whose sinceMs ≤
+ *     clear.authTimeMs + clear.skewMs (the user authenticated after, or just before, being challenged),
+ *     the penalty is deleted and credit is granted: credit key = nowMs + creditMs (PX creditMs;
+ *     creditMs rounded up to whole ms). result.cleared = true. The strikes are kept (a repeat
+ *     offender still escalates).
+ *  2. credit: the credit key is read; while nowMs < its value the credit is active
+ *     (result.creditUntilMs = its value, else 0), and then
+ *       - every rule of this batch compares against above × relax (ratio rules: the ratio against
+ *         above × relax; perAtLeast unchanged);
+ *       - a fired rule whose (escalated) action would be `challenge` sets no penalty (the identity has
+ *         just proved itself); throttle and block rules still set theirs. Such a rule is still listed
+ *         in result.fired (its condition held). A challenge rule that escalates to block is set.
+ *     A credit granted by step 1 applies to the same batch.
+ *  3. rules and escalation as usual.
+ * Without stepUp the credit key is neither read nor applied (creditUntilMs 0) even when one exists.
+ */
+export interface StepUp {
+  /** Threshold multiplier while credit is active, ≥ 1. */
+  relax: number;
+  /** Credit granted when a challenge is cleared. */
+  creditMs: number;
+  /** Present when this request carries verified claims that meet the policy's step-up requirements. */
+  clear?: { authTimeMs: number; skewMs: number };
 }
 
 /**
@@ -169,14 +245,38 @@ export interface Batch {
   subject: string;
   ops: Op[];
   rules?: PenaltyRule[];
+  /** Escalate penalties this batch sets (see Escalation); absent = the rule's action and duration as they are. */
+  escalation?: Escalation;
+  /** Only on the identity's batch (see StepUp). */
+  stepUp?: StepUp;
 }
 
 export interface BatchResult {
   results: OpResult[];
   /** The subject's active penalty after this batch (one set by this batch included), or null. */
   penalty: Penalty | null;
-  /** Indexes into rules of those whose condition held. */
+  /** Indexes into rules of those whose condition held (with relax applied while credit is active). */
   fired: number[];
+  /** With stepUp: the credit's expiry when credit is active after this batch, else 0. Without stepUp: 0. */
+  creditUntilMs: number;
+  /** With stepUp.clear: whether this batch cleared a challenge (and granted credit). */
+  cleared: boolean;
+}
+
+/** What the store holds for one subject, for the admin API's look-up. */
+export interface SubjectState {
+  subject: string;
+  penalty: Penalty | null;
+  /** Effective (decayed) offence count and the last offence time, or null when none is held. */
+  strikes: { n: number; lastMs: number } | null;
+  /** Active credit expiry, or 0. */
+  creditUntilMs: number;
+  /** Every other key of the subject, by its name after `vigil:{<subject>}:`, with what it holds now. */
+  state: Array<{ key: string; ttlMs: number; value: Record<string, number> }>;
+}
+
+export interface ListedPenalty extends Penalty {
+  subject: string;
 }
 
 export interface PopulationStats {
@@ -198,8 +298,38 @@ export interface StateStore {
    * 1/alpha). With no samples it only reads ({0, 0, 0} when there is no baseline). TTL ttlMs.
    */
   mergePopulation(name: string, samples: number[], alpha: number, ttlMs: number, nowMs: number): Promise<PopulationStats>;
-  /** Removes a subject's penalty (operator lift, step-up cleared). Returns whether one existed. */
-  clearPenalty(subject: string): Promise<boolean>;
+  /**
+   * Operator lift: removes the subject's penalty and strikes (a false positive must not escalate the
+   * next time), atomically. Returns the penalty that was active at nowMs, or null (the keys are
+   * deleted either way).
+   */
+  liftPenalty(subject: string, nowMs: number): Promise<Penalty | null>;
+  /**
+   * Step-up confirmed by the upstream (response path): when the subject's active penalty is a
+   * challenge, deletes it and grants credit until nowMs + creditMs (PX creditMs, rounded up to whole
+   * ms), atomically. Returns whether it cleared one. No challenge → nothing changes (no credit without
+   * a challenge). No authTime check (the upstream has confirmed); the strikes are kept.
+   */
+  confirmStepUp(subject: string, creditMs: number, nowMs: number): Promise<boolean>;
+  /**
+   * Active penalties (untilMs > nowMs) of every subject, sorted by untilMs ascending then subject
+   * (code-unit order), at most `limit` (none when limit ≤ 0). Off the request path. Redis: SCAN MATCH
+   * vigil:{*}:penalty over the whole keyspace, then pipelined reads; subject = the text between the
+   * braces; keys that are not penalty hashes are skipped. On Redis Cluster this would see one node's
+   * keys only (RedisStore talks to a single endpoint).
+   */
+  listPenalties(nowMs: number, limit: number): Promise<ListedPenalty[]>;
+  /**
+   * Everything held for one subject (admin look-up). Off the request path. penalty and creditUntilMs
+   * are judged on nowMs; strikes are decayed to nowMs with the windowMs stored in the hash (null when
+   * none are left). state: every other key of the subject (Redis: SCAN MATCH vigil:{<subject>}:* with
+   * the glob characters * ? [ ] \ of the subject escaped), sorted by key (code-unit order), with
+   *   ttlMs  Redis: PTTL (wall clock); memory: expiry − the latest nowMs the store has seen
+   *   value  hash: its numeric fields as numbers (non-numeric ones left out); HyperLogLog:
+   *          {estimate} (PFCOUNT); other string: {value} when numeric, else {}; other types: {}.
+   * Redis may list keys the memory store has already expired on the clock (wall-clock TTLs).
+   */
+  inspect(subject: string, nowMs: number): Promise<SubjectState>;
   ping(): Promise<void>;
   close(): Promise<void>;
 }

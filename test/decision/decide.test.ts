@@ -11,6 +11,9 @@ detectors:
   - {name: rate, type: rate-baseline, action: throttle}
   - {name: watch, type: rate-baseline, action: challenge, shadow: true}
   - {name: tagger, type: rate-baseline, action: tag}
+  - {name: blocker, type: rate-baseline, action: block}
+  - {name: stepper, type: rate-baseline, action: challenge}
+  - {name: canary, type: rate-baseline, action: throttle, enforce_percent: 10}
 `,
   'p.yaml',
 );
@@ -21,9 +24,9 @@ function signal(detector: string, action: Signal['action'], fired: boolean, extr
   return { detector, type: 'rate-baseline', signal: 'rate-z', value: 200, baseline: 5, threshold: 3, score: 9, windowMs: 60_000, fired, action, shadow: detector === 'watch', limit: 130, ...extra };
 }
 function penalty(detector: string, action: Penalty['action'], untilMs = NOW + 30_000): Penalty {
-  return { detector, action, untilMs, score: 9, sinceMs: NOW - 1000 };
+  return { detector, action, untilMs, score: 9, sinceMs: NOW - 1000, level: 0 };
 }
-const base = { detectors, identityKind: 'api-key' as const, policyChecksum: 'abc', nowMs: NOW };
+const base = { detectors, identityKind: 'api-key' as const, identityId: 'api-key:0123456789abcdef0123456789abcdef', policyChecksum: 'abc', nowMs: NOW };
 
 test('nothing fired: allow with no reasons', () => {
   const d = decide({ ...base, globalShadow: false, evaluation: { signals: [signal('rate', 'throttle', false)], penalties: [] } });
@@ -67,4 +70,78 @@ test('strongest action wins; tag signals tag; penalties of removed detectors are
   assert.deepEqual(tagged.reasons.map((r) => r.detector), ['tagger']);
   const both = decide({ ...base, globalShadow: false, evaluation: { signals: [signal('tagger', 'tag', true)], penalties: [penalty('rate', 'throttle')] } });
   assert.equal(both.action, 'throttle');
+});
+
+test('precedence when detectors disagree: block > challenge > throttle > tag, whatever the order', () => {
+  const all = [penalty('rate', 'throttle'), penalty('blocker', 'block'), penalty('stepper', 'challenge')];
+  for (const penalties of [all, [...all].reverse()]) {
+    const d = decide({ ...base, globalShadow: false, evaluation: { signals: [signal('tagger', 'tag', true)], penalties } });
+    assert.equal(d.action, 'block');
+    assert.equal(d.shadowAction, null);
+    assert.deepEqual(d.reasons.map((r) => r.detector).sort(), ['blocker', 'rate', 'stepper', 'tagger']);
+  }
+  const noBlock = decide({ ...base, globalShadow: false, evaluation: { signals: [], penalties: [penalty('rate', 'throttle'), penalty('stepper', 'challenge')] } });
+  assert.equal(noBlock.action, 'challenge');
+  assert.equal(noBlock.retryAfterS, null, 'a challenge carries no Retry-After');
+});
+
+test('escalation level is carried into the reason', () => {
+  const d = decide({ ...base, globalShadow: false, evaluation: { signals: [], penalties: [{ ...penalty('rate', 'challenge'), level: 2 }] } });
+  assert.equal(d.action, 'challenge');
+  assert.equal(d.reasons[0]!.level, 2);
+});
+
+test('step-up credit excuses challenges (from any subject) but not throttles or blocks', () => {
+  const evaluation = { signals: [], penalties: [penalty('stepper', 'challenge')], creditUntilMs: NOW + 60_000 };
+  const d = decide({ ...base, globalShadow: false, evaluation });
+  assert.equal(d.action, 'allow');
+  assert.equal(d.shadowAction, null, 'an excused challenge is not something vigil would have done');
+  assert.equal(d.reasons[0]!.excused, 'step-up-credit');
+  assert.equal(d.creditUntilMs, NOW + 60_000);
+  const throttled = decide({ ...base, globalShadow: false, evaluation: { ...evaluation, penalties: [penalty('stepper', 'challenge'), penalty('rate', 'throttle')] } });
+  assert.equal(throttled.action, 'throttle');
+  const expired = decide({ ...base, globalShadow: false, evaluation: { ...evaluation, creditUntilMs: NOW } });
+  assert.equal(expired.action, 'challenge', 'credit that has run out excuses nothing');
+  assert.equal(expired.creditUntilMs, 0);
+});
+
+test('a step-up endpoint excuses challenges so the user can answer them there', () => {
+  const d = decide({ ...base, globalShadow: false, stepUpEndpoint: true, evaluation: { signals: [], penalties: [penalty('stepper', 'challenge')] } });
+  assert.equal(d.action, 'allow');
+  assert.equal(d.reasons[0]!.excused, 'step-up-endpoint');
+  const blocked = decide({ ...base, globalShadow: false, stepUpEndpoint: true, evaluation: { signals: [], penalties: [penalty('blocker', 'block')] } });
+  assert.equal(blocked.action, 'block');
+});
+
+test('canary: enforce_percent splits identities stably, about the configured share, and labels the side', () => {
+  let enforced = 0;
+  const n = 4000;
+  for (let i = 0; i < n; i++) {
+    const identityId = `jwt:${i.toString(16).padStart(32, '0')}`;
+    const one = decide({ ...base, identityId, globalShadow: false, evaluation: { signals: [], penalties: [penalty('canary', 'throttle')] } });
+    const again = decide({ ...base, identityId, globalShadow: false, evaluation: { signals: [], penalties: [penalty('canary', 'throttle')] } });
+    assert.equal(one.action, again.action, 'the same identity always lands on the same side');
+    if (one.action === 'throttle') {
+      enforced++;
+      assert.equal(one.reasons[0]!.canary, 'enforced');
+    } else {
+      assert.equal(one.shadowAction, 'throttle');
+      assert.equal(one.reasons[0]!.canary, 'shadowed');
+      assert.equal(one.reasons[0]!.shadow, true);
+    }
+  }
+  assert.ok(enforced > n * 0.08 && enforced < n * 0.12, `enforced on ${enforced} of ${n}`);
+  const full = decide({ ...base, globalShadow: false, evaluation: { signals: [], penalties: [penalty('rate', 'throttle')] } });
+  assert.equal(full.reasons[0]!.canary, undefined, 'no canary label at 100 %');
+});
+
+test('soft limits: an allowed request reports the rate signal closest to its limit', () => {
+  const d = decide({
+    ...base,
+    globalShadow: false,
+    evaluation: { signals: [signal('rate', 'throttle', false, { value: 100, limit: 130 }), signal('tagger', 'tag', false, { value: 10, limit: 130 })], penalties: [] },
+  });
+  assert.equal(d.action, 'allow');
+  assert.equal(d.rateLimit?.policy, 'rate');
+  assert.equal(d.rateLimit?.remaining, 30);
 });

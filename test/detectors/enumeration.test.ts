@@ -81,11 +81,11 @@ test('the population of subjects moves the threshold of its endpoint group', asy
   // 25 identities each read 120 distinct orders in the first window, then one in the next: 25 closed windows of ~120.
   for (let k = 0; k < 25; k++) {
     for (let id = 1; id <= 120; id++) {
-      await evaluateDetectors(p.detectors, buildExchange(p, { path: `/api/orders/${id}`, identity: `u${k}` }), ['request'], store, T0 + id, true);
+      await evaluateDetectors(p.detectors, buildExchange(p, { path: `/api/orders/${id}`, identity: `u${k}` }), ['request'], store, T0 + id, { readIdentity: true });
     }
   }
   for (let k = 0; k < 25; k++) {
-    const r = await evaluateDetectors(p.detectors, buildExchange(p, { path: '/api/orders/1', identity: `u${k}` }), ['request'], store, T0 + 600_000 + k, true);
+    const r = await evaluateDetectors(p.detectors, buildExchange(p, { path: '/api/orders/1', identity: `u${k}` }), ['request'], store, T0 + 600_000 + k, { readIdentity: true });
     assert.equal(r.signals[0]!.fired, false);
   }
   await d.background(store, T0 + 600_100);
@@ -162,7 +162,7 @@ test('policy: defaults and bounds', () => {
   assert.deepEqual(
     { ...c, endpoints: undefined },
     {
-      name: 'bola', type: 'enumeration', subject: 'identity', action: 'block', penaltyMs: 300_000, shadow: false, endpoints: undefined,
+      name: 'bola', type: 'enumeration', subject: 'identity', action: 'block', penaltyMs: 300_000, shadow: false, enforcePercent: 100, endpoints: undefined,
       windowMs: 600_000, maxDistinct: 200, minDistinct: 30, populationZ: 4, learnPopulation: true, denyStatuses: [403, 404], denyRatio: 0.5, minResponses: 20,
     },
   );

@@ -35,14 +35,14 @@ interface Downloaded {
 /** One allowed exchange whose response has `bytes` (null: chunked), then optionally its sampled body. */
 async function download(p: P, store: StateStore, init: ExchangeInit, nowMs: number, bytes: number | null, sample?: BodySample): Promise<Downloaded> {
   const x = buildExchange(p, init);
-  await evaluateDetectors(p.detectors, x, ['request'], store, nowMs, true);
+  await evaluateDetectors(p.detectors, x, ['request'], store, nowMs, { readIdentity: true });
   withResponse(x, 200, bytes === null ? [] : [['content-length', String(bytes)]]);
   x.response!.contentLength = bytes;
-  const response = await evaluateDetectors(p.detectors, x, ['response'], store, nowMs, false);
+  const response = await evaluateDetectors(p.detectors, x, ['response'], store, nowMs, { readIdentity: false });
   let body: Evaluation | null = null;
   if (sample) {
     x.sample = sample;
-    body = await evaluateDetectors(p.detectors, x, ['response-body'], store, nowMs, false);
+    body = await evaluateDetectors(p.detectors, x, ['response-body'], store, nowMs, { readIdentity: false });
   }
   return { response, body };
 }

@@ -76,7 +76,7 @@ test('the window resets the sets; IP identities are not planned at all', async (
   const det = p.detectors[0] as FanOutDetector;
   const anon = buildExchange(p, { path: '/api/orders', ip: '10.9.9.9' });
   assert.equal(det.plan(anon, 'request'), null);
-  const e = await evaluateDetectors(p.detectors, anon, ['request'], store, T0, true);
+  const e = await evaluateDetectors(p.detectors, anon, ['request'], store, T0, { readIdentity: true });
   assert.equal(e.signals.length, 0);
   assert.equal(det.plan(buildExchange(p, { path: '/api/orders', identity: 'x' }), 'response'), null);
 });

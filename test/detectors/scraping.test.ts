@@ -51,7 +51,7 @@ test('a crawler walking 500 product pages of one template stays quiet', async ()
   }
   // Two templates, each measured once: a repeat does not grow the set and is not read.
   const x = buildExchange(p, { path: '/products/99', ip: '66.249.66.1' });
-  const e = await evaluateDetectors(p.detectors, x, ['request'], store, T0 + 500_000, true);
+  const e = await evaluateDetectors(p.detectors, x, ['request'], store, T0 + 500_000, { readIdentity: true });
   assert.equal(e.signals.length, 0);
 });
 
@@ -74,8 +74,8 @@ test('distinct 404 paths: quiet at max_not_found, the 21st sets the penalty for 
   assert.equal(next.decision.action, 'block');
   // The same 404 twice does not count twice.
   const again = buildExchange(p, { path: '/files/backup-1.zip', ip: '198.51.100.1' });
-  await evaluateDetectors(p.detectors, withResponse(again, 404), ['response'], store, T0, false);
-  const twice = await evaluateDetectors(p.detectors, withResponse(again, 404), ['response'], store, T0 + 1, false);
+  await evaluateDetectors(p.detectors, withResponse(again, 404), ['response'], store, T0, { readIdentity: false });
+  const twice = await evaluateDetectors(p.detectors, withResponse(again, 404), ['response'], store, T0 + 1, { readIdentity: false });
   assert.equal(twice.signals.length, 0);
 });
 

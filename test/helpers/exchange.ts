@@ -7,6 +7,7 @@
 import { decide } from '../../src/decision/decide.js';
 import type { Decision } from '../../src/decision/types.js';
 import { evaluateDetectors, type Evaluation } from '../../src/detectors/engine.js';
+import { stepUpFor } from '../../src/decision/step-up.js';
 import { matchEndpoint } from '../../src/policy/endpoints.js';
 import { compilePolicy } from '../../src/policy/load.js';
 import type { Policy } from '../../src/policy/policy.js';
@@ -82,12 +83,25 @@ export interface Played {
  */
 export async function play(policy: Policy, store: StateStore, init: ExchangeInit, nowMs: number, status?: number, headers?: Array<[string, string]>): Promise<Played> {
   const x = buildExchange(policy, init);
-  const request = await evaluateDetectors(policy.detectors, x, decidingPhases(x), store, nowMs, true);
-  const decision = decide({ evaluation: request, detectors: policy.detectors, globalShadow: false, identityKind: x.facts.identity.kind, policyChecksum: policy.checksum, nowMs });
+  const request = await evaluateDetectors(policy.detectors, x, decidingPhases(x), store, nowMs, {
+    readIdentity: true,
+    escalation: policy.escalation,
+    stepUp: stepUpFor(x.facts.claims, policy.stepUp),
+  });
+  const decision = decide({
+    evaluation: request,
+    detectors: policy.detectors,
+    globalShadow: false,
+    identityKind: x.facts.identity.kind,
+    identityId: x.facts.identity.id,
+    stepUpEndpoint: x.endpoint.rule?.stepUp === true,
+    policyChecksum: policy.checksum,
+    nowMs,
+  });
   let response: Evaluation | null = null;
   if (status !== undefined && (decision.action === 'allow' || decision.action === 'tag')) {
     withResponse(x, status, headers);
-    response = await evaluateDetectors(policy.detectors, x, ['response'], store, nowMs, false);
+    response = await evaluateDetectors(policy.detectors, x, ['response'], store, nowMs, { readIdentity: false, escalation: policy.escalation });
   }
   return { x, request, response, decision };
 }

@@ -20,11 +20,17 @@ export class LogCapture extends Writable {
   }
 }
 
+export interface AdminRequest {
+  method?: string;
+  headers?: Record<string, string>;
+}
+
 export interface TestVigil extends Vigil {
   target: string;
   logs: LogCapture;
   metric(name: string, labels?: Record<string, string>): Promise<number>;
-  admin(path: string): Promise<{ status: number; body: string }>;
+  /** An admin HTTP request (GET unless told otherwise); `headers` are the response's. */
+  admin(path: string, init?: AdminRequest): Promise<{ status: number; body: string; headers: Headers }>;
 }
 
 /** vigil in-process on loopback port 0, logs captured, its own registry. */
@@ -48,9 +54,12 @@ export async function startTestVigil(
     ...(opts.store ? { store: opts.store } : {}),
     ...(opts.policy ? { policy: opts.policy } : {}),
   });
-  const admin = async (path: string) => {
-    const res = await fetch(`http://127.0.0.1:${vigil.adminPort}${path}`);
-    return { status: res.status, body: await res.text() };
+  const admin = async (path: string, init: AdminRequest = {}) => {
+    const res = await fetch(`http://127.0.0.1:${vigil.adminPort}${path}`, {
+      method: init.method ?? 'GET',
+      ...(init.headers ? { headers: init.headers } : {}),
+    });
+    return { status: res.status, body: await res.text(), headers: res.headers };
   };
   return {
     ...vigil,

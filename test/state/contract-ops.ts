@@ -188,7 +188,7 @@ export function opOptionTests(harness: () => Harness): void {
     });
     // 3 / 4 = 0.75 > 0.5 and 4 ≥ perAtLeast 4: fires; the penalty's score is the ratio.
     let r = await run({ subject: 'a', ops: ops(3, 4), rules: [ratio(0.5, 4)] }, T0);
-    assert.deepEqual([r.fired, r.penalty], [[0], { action: 'block', untilMs: T0 + 30_000, detector: 'ratio', score: 0.75, sinceMs: T0 }]);
+    assert.deepEqual([r.fired, r.penalty], [[0], { action: 'block', untilMs: T0 + 30_000, detector: 'ratio', score: 0.75, sinceMs: T0, level: 0 }]);
     // 3 / 3 = 1 > 0.5, but the denominator 3 is below perAtLeast 4.
     r = await run({ subject: 'b', ops: ops(3, 3), rules: [ratio(0.5, 4)] }, T0);
     assert.deepEqual([r.fired, r.penalty], [[], null]);

@@ -3,8 +3,9 @@
  * Expected numbers are worked out by hand in the comments (docs: src/state/lua/rate.lua header).
  */
 import assert from 'node:assert/strict';
-import { after, before, beforeEach, describe, it } from 'node:test';
+import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import type { Op, RateOp, RateResult } from '../../src/state/store.js';
+import { escalationTests } from './contract-escalation.js';
 import { opOptionTests } from './contract-ops.js';
 import { B, T0, countOp, distinctOp, near, rateOp, rule, type Harness } from './fixtures.js';
 
@@ -23,6 +24,10 @@ export function contractSuite(name: string, setup: () => Promise<Harness>): void
     });
     beforeEach(async () => {
       await h.reset();
+    });
+    afterEach(async () => {
+      // Every key any test left behind carries a TTL (store.ts: "Every key carries a TTL").
+      assert.deepEqual(await h.untimed(), [], 'keys without a TTL');
     });
 
     async function rate(op: RateOp, nowMs: number, subject = 's'): Promise<RateResult> {
@@ -216,7 +221,7 @@ export function contractSuite(name: string, setup: () => Promise<Harness>): void
         const [r] = await h.store.run([batch], T0 + i);
         assert.deepEqual([r?.fired, r?.penalty], [[], null]);
       }
-      const expected = { action: 'throttle', untilMs: T0 + 5 + 30_000, detector: 'd1', score: 3, sinceMs: T0 + 5 };
+      const expected = { action: 'throttle', untilMs: T0 + 5 + 30_000, detector: 'd1', score: 3, sinceMs: T0 + 5, level: 0 };
       let [r] = await h.store.run([batch], T0 + 5);
       assert.deepEqual([r?.fired, r?.penalty], [[0], expected]);
       // Fires again, same strength: the active penalty is kept as it was.
@@ -224,7 +229,7 @@ export function contractSuite(name: string, setup: () => Promise<Harness>): void
       assert.deepEqual([r?.fired, r?.penalty], [[0], expected]);
       // A batch without rules still reports it.
       [r] = await h.store.run([{ subject: 's', ops: [] }], T0 + 20);
-      assert.deepEqual(r, { results: [], penalty: expected, fired: [] });
+      assert.deepEqual(r, { results: [], penalty: expected, fired: [], creditUntilMs: 0, cleared: false });
       const ttl = await h.pttl('vigil:{s}:penalty', T0 + 5);
       assert.ok(ttl > 28_000 && ttl <= 30_000, `ttl ${ttl}`);
     });
@@ -233,7 +238,7 @@ export function contractSuite(name: string, setup: () => Promise<Harness>): void
       const rules = [rule(0, 0, 'throttle', 'a'), rule(0, 0, 'block', 'b', 9000), rule(0, 0, 'challenge', 'c'), rule(0, 0, 'block', 'd'), rule(0, 100, 'block', 'e')];
       const [r] = await h.store.run([{ subject: 's', ops: [countOp()], rules }], T0);
       assert.deepEqual(r?.fired, [0, 1, 2, 3]);
-      assert.deepEqual(r?.penalty, { action: 'block', untilMs: T0 + 9000, detector: 'b', score: 1, sinceMs: T0 });
+      assert.deepEqual(r?.penalty, { action: 'block', untilMs: T0 + 9000, detector: 'b', score: 1, sinceMs: T0, level: 0 });
     });
 
     it('penalty: never downgraded; a stronger action replaces it', async () => {
@@ -241,7 +246,7 @@ export function contractSuite(name: string, setup: () => Promise<Harness>): void
       let [r] = await h.store.run([{ subject: 's', ops: [countOp()], rules: [rule(0, 0, 'throttle', 't', 1000)] }], T0 + 100);
       assert.deepEqual([r?.fired, r?.penalty?.action, r?.penalty?.sinceMs, r?.penalty?.detector], [[0], 'challenge', T0, 'c']);
       [r] = await h.store.run([{ subject: 's', ops: [countOp()], rules: [rule(0, 0, 'block', 'b', 5000)] }], T0 + 200);
-      assert.deepEqual(r?.penalty, { action: 'block', untilMs: T0 + 5200, detector: 'b', score: 3, sinceMs: T0 + 200 });
+      assert.deepEqual(r?.penalty, { action: 'block', untilMs: T0 + 5200, detector: 'b', score: 3, sinceMs: T0 + 200, level: 0 });
     });
 
     it('penalty: expires on the caller clock', async () => {
@@ -252,7 +257,7 @@ export function contractSuite(name: string, setup: () => Promise<Harness>): void
       [r] = await h.store.run([{ subject: 's', ops }], T0 + 1000);
       assert.equal(r?.penalty, null);
       [r] = await h.store.run([{ subject: 's', ops, rules: [rule(0, 0, 'throttle', 't', 1000)] }], T0 + 1001);
-      assert.deepEqual(r?.penalty, { action: 'throttle', untilMs: T0 + 2001, detector: 't', score: 4, sinceMs: T0 + 1001 });
+      assert.deepEqual(r?.penalty, { action: 'throttle', untilMs: T0 + 2001, detector: 't', score: 4, sinceMs: T0 + 1001, level: 0 });
     });
 
     it('run: several batches in one call, results in batch order', async () => {
@@ -284,13 +289,16 @@ export function contractSuite(name: string, setup: () => Promise<Harness>): void
       assert.ok(ttl > 58_000 && ttl <= 60_000, `ttl ${ttl}`);
     });
 
-    it('clearPenalty: removes the penalty and says whether there was one', async () => {
-      await h.store.run([{ subject: 's', ops: [countOp()], rules: [rule(0, 0, 'block', 'b')] }], T0);
-      assert.equal(await h.store.clearPenalty('s'), true);
+    it('liftPenalty: removes the penalty and returns it, null when there is none', async () => {
+      const [set] = await h.store.run([{ subject: 's', ops: [countOp()], rules: [rule(0, 0, 'block', 'b')] }], T0);
+      assert.deepEqual(await h.store.liftPenalty('s', T0 + 1), { action: 'block', untilMs: T0 + 30_000, detector: 'b', score: 1, sinceMs: T0, level: 0 });
+      assert.ok(set?.penalty);
       const [r] = await h.store.run([{ subject: 's', ops: [] }], T0 + 1);
       assert.equal(r?.penalty, null);
-      assert.equal(await h.store.clearPenalty('s'), false);
+      assert.equal(await h.store.liftPenalty('s', T0 + 2), null);
       await h.store.ping();
     });
+
+    escalationTests(() => h);
   });
 }

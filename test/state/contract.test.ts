@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { MemoryStore } from '../../src/state/memory-store.js';
 import { createRedisStore, type RedisStore } from '../../src/state/redis-store.js';
 import { StoreUnavailableError } from '../../src/errors.js';
-import type { Batch, BatchResult, Op } from '../../src/state/store.js';
+import type { Batch, BatchResult, Op, StateStore, StepUp } from '../../src/state/store.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
 import { B, T0, contractSuite, countOp, distinctOp, rateOp } from './contract-suite.js';
 
@@ -24,6 +24,14 @@ contractSuite('MemoryStore', async () => {
     },
     pttl: async (key, nowMs) => store.pttl(key, nowMs),
     keys: async (nowMs) => store.keys(nowMs).sort(),
+    // An expiry that is not a finite time: +Infinity shows as a non-finite pttl, NaN (a NaN TTL) as a
+    // key that keys() never lists although the store holds it.
+    untimed: async () => {
+      const all = store.keys(-Infinity);
+      const bad = all.filter((k) => !Number.isFinite(store.pttl(k, 0)));
+      if (all.length !== store.size) bad.push(`${store.size - all.length} key(s) with a NaN expiry`);
+      return bad;
+    },
     close: () => store.close(),
   };
 });
@@ -60,6 +68,11 @@ contractSuite('RedisStore', async () => {
     },
     pttl: async (key) => redisStore.redis.pttl(key),
     keys: async () => (await redisKeys()).sort(),
+    untimed: async () => {
+      const keys = await redisKeys();
+      const ttls = await Promise.all(keys.map((k) => redisStore.redis.pttl(k)));
+      return keys.filter((_, i) => ttls[i] === -1);
+    },
     close: async () => {
       await redisStore.close();
       await server.stop();
@@ -107,14 +120,32 @@ describe('RedisStore only', () => {
       { op: 1, above: 0, action: 'block' as const, durationMs: 5000, detector: 'd' },
       { op: 1, per: 4, above: 0, action: 'throttle' as const, durationMs: 5000, detector: 'r' },
     ];
+    const escalation = { windowMs: 60_000, factor: 2, maxAction: 'block' as const, maxMs: 60_000 };
     // Two windows of every count and distinct key (the second window's ops read the first's keys).
-    await redisStore.run([{ subject: 'ttl', ops, rules }], T0);
+    await redisStore.run([{ subject: 'ttl', ops, rules, escalation }], T0);
     await redisStore.run([{ subject: 'ttl', ops }], T0 + 3 * B);
     await redisStore.run([{ subject: 'ttl', ops: [...ops, distinctOp('m3', { name: 'l', learn: true })] }], T0 + 60_000);
     await redisStore.mergePopulation('p', [1, 2], 0.1, 600_000, T0);
+    // Step-up: a challenge (with strikes), cleared in a batch (credit), then a block set under the
+    // credit; another challenge confirmed (credit); a lift (deletes); the admin reads (write nothing).
+    const challenge = [{ op: 0, above: 0, action: 'challenge' as const, durationMs: 5000, detector: 'c' }];
+    const block = [{ op: 0, above: 0, action: 'block' as const, durationMs: 5000, detector: 'b' }];
+    await redisStore.run([{ subject: 'step', ops: [countOp()], rules: challenge, escalation }], T0);
+    const stepUp = { relax: 2, creditMs: 60_000, clear: { authTimeMs: T0, skewMs: 0 } };
+    const [cleared] = await redisStore.run([{ subject: 'step', ops: [countOp()], rules: block, escalation, stepUp }], T0 + 1);
+    assert.deepEqual([cleared?.cleared, cleared?.penalty?.action, cleared?.penalty?.level], [true, 'block', 1]);
+    await redisStore.run([{ subject: 'confirm', ops: [countOp()], rules: challenge }], T0);
+    assert.equal(await redisStore.confirmStepUp('confirm', 60_000, T0 + 1), true);
+    await redisStore.run([{ subject: 'lift', ops: [], rules: [], escalation }], T0);
+    await redisStore.run([{ subject: 'lift', ops: [countOp()], rules: challenge, escalation }], T0);
+    assert.ok(await redisStore.liftPenalty('lift', T0 + 1));
+    assert.equal((await redisStore.listPenalties(T0 + 1, 10)).length, 2);
+    assert.equal((await redisStore.inspect('step', T0 + 1)).state.length, 1);
     const keys = await redisKeys();
     const w = Math.floor(T0 / 60_000);
-    const expected = ['vigil:{ttl}:rate:r', 'vigil:{ttl}:rate:q', 'vigil:{ttl}:penalty', 'vigil:{pop}:p'];
+    const expected = ['vigil:{ttl}:rate:r', 'vigil:{ttl}:rate:q', 'vigil:{ttl}:penalty', 'vigil:{ttl}:strikes', 'vigil:{pop}:p'];
+    expected.push('vigil:{step}:penalty', 'vigil:{step}:strikes', 'vigil:{step}:credit', 'vigil:{confirm}:credit');
+    for (const subject of ['step', 'confirm', 'lift']) expected.push(`vigil:{${subject}}:count:c:${w}`);
     for (const prefix of ['count:c', 'count:s', 'hll:d', 'hll:l']) expected.push(`vigil:{ttl}:${prefix}:${w}`, `vigil:{ttl}:${prefix}:${w + 1}`);
     // Nothing for the read-only counts and the '' member.
     assert.deepEqual(keys.sort(), expected.sort());
@@ -262,6 +293,71 @@ describe('RedisStore only', () => {
     }
     assert.deepEqual([...seen.fired].sort(), [0, 1, 2], 'the workload should fire every rule');
     assert.ok(seen.learned >= 5 && seen.unchanged > 50 && seen.empty > 10 && seen.pauses >= 5, JSON.stringify({ ...seen, fired: [...seen.fired] }));
+    await memory.close();
+  });
+  it('agrees with the MemoryStore on escalation, step-up and the admin calls, number for number', async () => {
+    await redisStore.redis.flushall();
+    const memory = new MemoryStore();
+    let seed = 2024;
+    const rand = (): number => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed / 2147483648;
+    };
+    const stores: StateStore[] = [memory, redisStore];
+    const both = async <T>(call: (s: StateStore) => Promise<T>, what: string): Promise<T> => {
+      const [fromMemory, fromRedis] = await Promise.all(stores.map(call));
+      assertClose(fromRedis, fromMemory, what);
+      return fromMemory as T;
+    };
+    const seen = { levels: new Set<number>(), cleared: 0, credited: 0, confirmed: 0, lifted: 0, listed: 0, suppressed: 0 };
+    let now = T0;
+    for (let step = 0; step < 400; step++) {
+      // Forward only (see above); penalties of seconds, so they expire and are set again.
+      now += Math.floor(rand() * 2500);
+      const batches: Batch[] = [];
+      for (const subject of ['a', 'b', 'c', 'cip:10.0.0.1']) {
+        if (rand() < 0.4) continue;
+        const stepUp: StepUp | undefined =
+          subject === 'c' ? undefined : { relax: 1.5, creditMs: 6000.5, ...(rand() < 0.3 ? { clear: { authTimeMs: now - Math.floor(rand() * 6000), skewMs: 1000 } } : {}) };
+        batches.push({
+          subject,
+          ops: [countOp({ name: 'all', windowMs: 20_000, by: 1 + Math.floor(rand() * 3) }), countOp({ name: 'fail', windowMs: 20_000, by: rand() < 0.5 ? 1 : 0 })],
+          rules: [
+            { op: 0, above: 8, action: 'throttle', durationMs: 2000, detector: 'volume' },
+            { op: 1, per: 0, above: 0.3, perAtLeast: 4, action: 'challenge', durationMs: 2500.5, detector: 'fail-ratio' },
+            { op: 0, above: 30, action: 'block', durationMs: 1500, detector: 'flood' },
+          ],
+          ...(subject === 'b' ? {} : { escalation: { windowMs: 15_000, factor: 1.7, maxAction: subject === 'a' ? 'challenge' : 'block', maxMs: 9000.25 } as const }),
+          ...(stepUp ? { stepUp } : {}),
+        });
+      }
+      const results = await both((s) => s.run(batches, now), `step ${step}`);
+      for (const r of results) {
+        if (r.penalty) seen.levels.add(r.penalty.level);
+        if (r.cleared) seen.cleared++;
+        if (r.creditUntilMs > 0) seen.credited++;
+        if (r.creditUntilMs > 0 && r.fired.includes(1) && r.penalty?.detector !== 'fail-ratio') seen.suppressed++;
+      }
+      const who = ['a', 'b', 'c', 'cip:10.0.0.1'][Math.floor(rand() * 4)]!;
+      const pick = rand();
+      if (pick < 0.15) {
+        if (await both((s) => s.confirmStepUp(who, 5000, now), `confirm ${step}`)) seen.confirmed++;
+      } else if (pick < 0.2) {
+        if (await both((s) => s.liftPenalty(who, now), `lift ${step}`)) seen.lifted++;
+      }
+      if (step % 5 === 0) {
+        seen.listed += (await both((s) => s.listPenalties(now, 3), `list ${step}`)).length;
+        // inspect's state holds keys Redis keeps longer (wall-clock TTL) than the clock: compared apart.
+        await both(async (s) => {
+          const { subject, penalty, strikes, creditUntilMs } = await s.inspect(who, now);
+          return { subject, penalty, strikes, creditUntilMs };
+        }, `inspect ${step}`);
+      }
+    }
+    assert.ok(
+      seen.levels.size >= 3 && seen.cleared >= 3 && seen.credited > 20 && seen.confirmed >= 3 && seen.lifted >= 3 && seen.listed > 20 && seen.suppressed >= 1,
+      JSON.stringify({ ...seen, levels: [...seen.levels] }),
+    );
     await memory.close();
   });
 });

@@ -10,6 +10,8 @@ export interface Harness {
   pttl(key: string, nowMs: number): Promise<number>;
   /** Every live key (the memory store: live at nowMs), sorted. */
   keys(nowMs: number): Promise<string[]>;
+  /** Keys held without a (finite) TTL: PTTL −1 in Redis; none may exist after any test. */
+  untimed(): Promise<string[]>;
   close(): Promise<void>;
 }
 

@@ -1,10 +1,15 @@
 --[[
-batch.lua: one subject's batch: run the ops in order, read the penalty, evaluate the penalty rules,
-set the penalty if a fired rule is stronger than the active one (or none is active), reply.
-Loaded as prelude.lua .. rate.lua .. count.lua .. distinct.lua .. penalty.lua .. batch.lua.
+batch.lua: one subject's batch: run the ops in order, read the penalty, step-up clear and credit,
+evaluate the penalty rules, set the best fired rule's penalty (escalated) if its own action is stronger
+than the active one (or none is active), reply. store.ts (Batch, Escalation, StepUp) is the
+specification; memory-store.ts does the same statement by statement.
+Loaded as prelude.lua .. rate.lua .. count.lua .. distinct.lua .. penalty.lua .. escalation.lua ..
+credit.lua .. batch.lua.
 
 KEYS (all share the subject's hash tag vigil:{<subject>}, so one Cluster slot):
   KEYS[1]  vigil:{<subject>}:penalty
+  KEYS[2]  vigil:{<subject>}:strikes   (touched only with escalation, see below)
+  KEYS[3]  vigil:{<subject>}:credit    (touched only with stepUp)
   then each op's keys, in op order: one key, or two for a sliding count and a learning distinct:
              rate               vigil:{<subject>}:rate:<name>
              count              vigil:{<subject>}:count:<name>:<w>
@@ -13,30 +18,58 @@ KEYS (all share the subject's hash tag vigil:{<subject>}, so one Cluster slot):
              distinct, learn    vigil:{<subject>}:hll:<name>:<w>    vigil:{<subject>}:hll:<name>:<w-1>
            (w = floor(nowMs / windowMs); which ops take two keys is told by their ARGV flags)
 ARGV:
-  ARGV[1]  nowMs
-  ARGV[2]  nOps, then per op, starting with its kind:
+  ARGV[1]      nowMs
+  ARGV[2..6]   escalation: 1 windowMs factor maxAction maxMs, or 0 0 1 '' 0 without escalation
+  ARGV[7..12]  stepUp: 1 relax creditMs clear (0 | 1) authTimeMs skewMs, or 0 1 0 0 0 0 without
+               (creditMs as whole ms >= 1; authTimeMs and skewMs are 0 when clear is 0)
+  ARGV[13]     nOps, then per op, starting with its kind:
              rate      bucketMs alpha by priorMean priorVariance priorWeight varianceFloor minCount clampZ
                        ttlMs scoreMode ('z' | 'ratio') maxEmpty skipLongGaps (0 | 1)
              count     by ttlMs windowMs sliding (0 | 1)
              distinct  member ttlMs learn (0 | 1)
   then     nRules, then per rule: op above action durationMs detector per perAtLeast
-             (op and per are 0-based indexes into the ops; per = -1 when the rule is not a ratio)
-Rules: without per, fired when score(op) > above; with per, when d = score(per) >= perAtLeast,
-  d ~= 0 and score(op) / d > above (the penalty's score is then that ratio).
+             (op and per are 0-based indexes into the ops; per = -1 when the rule is not a ratio;
+             durationMs as whole ms >= 1)
+Order: ops; read the penalty; with stepUp: clear (a challenge with since <= authTimeMs + skewMs is
+  deleted and credit granted: SET credit now+creditMs PX creditMs), then read the credit (active while
+  now < its value); rules; escalation; set.
+Rules: the threshold is above, or above * relax while credit is active. Without per, fired when
+  score(op) > threshold; with per, when d = score(per) >= perAtLeast, d ~= 0 and score(op) / d >
+  threshold (the penalty's score is then that ratio). `fired` lists every rule whose condition held.
+Setting: level = n_eff of the strikes (escalation.lua), 0 without escalation. A fired rule's escalated
+  action is its action stepped up `level` times, capped at maxAction, never below its own; while credit
+  is active a fired rule whose escalated action is challenge sets nothing. Of the others the one with
+  the strongest own action wins (ties: the first; escalation is monotone, so it also has the strongest
+  escalated action). It is set, escalated, when no penalty is active or its OWN action is stronger than
+  the active one's (so firing again while penalized by the same or a weaker rule is not a new offence:
+  the next penalty steps up, not the next request); with escalation the strikes become {n_eff + 1, now}.
+  The strikes key is read only when some fired rule's own action is stronger than the active penalty's.
 Reply: a flat array of strings (numbers as %.17g):
-  action ('' = no active penalty), until, detector, score, since,
+  action ('' = no active penalty), until, detector, score, since, level  ('' for all six when none),
   fired (0-based rule indexes joined by ','; '' = none),
+  creditUntil (0 without stepUp or without active credit), cleared (0 | 1),
   then per op:  rate: current mean variance samples z ratio score closed
                 count: count
                 distinct: estimate changed (0 | 1) closed
 ]]
 
 local now = tonumber(ARGV[1])
-local nOps = tonumber(ARGV[2])
-local at = 3
-local k = 2
+local esc = nil
+if ARGV[2] == '1' then
+  esc = { windowMs = tonumber(ARGV[3]), factor = tonumber(ARGV[4]), maxAction = ARGV[5], maxMs = tonumber(ARGV[6]) }
+end
+local stepUp = nil
+if ARGV[7] == '1' then
+  stepUp = {
+    relax = tonumber(ARGV[8]), creditMs = tonumber(ARGV[9]), clear = ARGV[10] == '1',
+    authTimeMs = tonumber(ARGV[11]), skewMs = tonumber(ARGV[12]),
+  }
+end
+local nOps = tonumber(ARGV[13])
+local at = 14
+local k = 4
 local scores = {}
-local reply = { '', '', '', '', '', '' }
+local reply = { '', '', '', '', '', '', '', '0', '0' }
 
 local function push(fields)
   for _, f in ipairs(fields) do
@@ -85,13 +118,29 @@ for i = 1, nOps do
 end
 
 local penalty = penalty_read(KEYS[1], now)
+local cleared = false
+local creditUntil = 0
+if stepUp then
+  if stepUp.clear and penalty and penalty.action == 'challenge' and penalty.sinceMs <= stepUp.authTimeMs + stepUp.skewMs then
+    redis.call('DEL', KEYS[1])
+    credit_grant(KEYS[3], now, stepUp.creditMs)
+    penalty = nil
+    cleared = true
+  end
+  creditUntil = credit_read(KEYS[3], now)
+end
+local credit = creditUntil ~= 0
+
 local nRules = tonumber(ARGV[at])
 at = at + 1
 local fired = {}
-local best, bestRank, bestDuration = nil, 0, nil
+local candidates = {}
 for r = 1, nRules do
   local op = tonumber(ARGV[at]) + 1
   local above = tonumber(ARGV[at + 1])
+  if credit then
+    above = above * stepUp.relax
+  end
   local action = ARGV[at + 2]
   local per = tonumber(ARGV[at + 5])
   local score = scores[op]
@@ -106,26 +155,62 @@ for r = 1, nRules do
   if score ~= nil and score > above then
     fired[#fired + 1] = tostring(r - 1)
     local rank = PENALTY_RANK[action] or 0
-    if rank > bestRank then
-      best = { action = action, detector = ARGV[at + 4], score = score }
-      bestRank = rank
-      bestDuration = tonumber(ARGV[at + 3])
+    if rank > 0 then
+      candidates[#candidates + 1] = { rank = rank, detector = ARGV[at + 4], score = score, durationMs = tonumber(ARGV[at + 3]) }
     end
   end
   at = at + 7
 end
 
-if best and (penalty == nil or bestRank > (PENALTY_RANK[penalty.action] or 0)) then
-  penalty = { action = best.action, untilMs = now + bestDuration, detector = best.detector, score = best.score, sinceMs = now }
-  penalty_write(KEYS[1], penalty, bestDuration)
+local activeRank = 0
+if penalty then
+  activeRank = PENALTY_RANK[penalty.action] or 0
+end
+local reach = 0
+for _, c in ipairs(candidates) do
+  reach = math.max(reach, c.rank)
+end
+-- A penalty is set only by a rule whose own action is stronger than the active one's, so the strikes
+-- are read only then.
+if reach > activeRank then
+  local capRank = 0
+  local level = 0
+  if esc then
+    capRank = PENALTY_RANK[esc.maxAction] or 0
+    level = strikes_level(KEYS[2], esc.windowMs, now)
+  end
+  local best, bestRank = nil, 0
+  for _, c in ipairs(candidates) do
+    local rank = c.rank
+    if esc then
+      rank = escalate_rank(c.rank, level, capRank)
+    end
+    if not (credit and rank == PENALTY_RANK.challenge) and c.rank > (best and best.rank or 0) then
+      best = c
+      bestRank = rank
+    end
+  end
+  if best and best.rank > activeRank then
+    local duration = best.durationMs
+    if esc then
+      duration = escalate_duration(duration, level, esc.factor, esc.maxMs)
+      strikes_write(KEYS[2], level + 1, esc.windowMs, now)
+    end
+    penalty = {
+      action = PENALTY_ORDER[bestRank], untilMs = now + duration, detector = best.detector,
+      score = best.score, sinceMs = now, level = level,
+    }
+    penalty_write(KEYS[1], penalty, duration)
+  end
 end
 
-if penalty then
-  reply[1] = penalty.action
-  reply[2] = num(penalty.untilMs)
-  reply[3] = penalty.detector
-  reply[4] = num(penalty.score)
-  reply[5] = num(penalty.sinceMs)
+local head = penalty_fields(penalty)
+for i = 1, 6 do
+  reply[i] = head[i]
 end
-reply[6] = table.concat(fired, ',')
+reply[7] = table.concat(fired, ',')
+reply[8] = num(creditUntil)
+if cleared then
+  reply[9] = '1'
+end
 return reply
