@@ -185,7 +185,8 @@ export class VigilSession implements ExchangeSession {
         confirmHeader = confirm.name;
         if (confirm.value === null || decoded.headers.all(confirm.name).some((v) => v.trim() === confirm.value)) this.confirmStepUp(x);
       }
-      return replyToResponseHeaders(this.decided, this.policy.responses, confirmHeader);
+      // Shadow mode changes nothing the client sees: no soft limits either.
+      return replyToResponseHeaders(this.deps.shadowMode ? null : this.decided, this.policy.responses, confirmHeader);
     } catch (err) {
       this.deps.problems.warn('internal', { err: String((err as Error)?.stack ?? err) }, 'response phase failed');
     }

@@ -222,6 +222,14 @@ ${rate('flood', 'throttle')}`);
       assert.ok(r.every((x) => x.client.status === 200), 'all allowed: soft limits only inform');
     });
 
+    test('soft limits are not added in shadow mode', async () => {
+      const { burst, send } = await start(`format: 1
+detectors:
+${rate('flood', 'throttle')}`, { VIGIL_SHADOW_MODE: 'true' });
+      const r = await burst(send([['x-api-key', 'shadowed-client']]), 20);
+      assert.ok(r.every((x) => header(x, 'ratelimit') === undefined && header(x, 'ratelimit-policy') === undefined));
+    });
+
     test('step-up (API): challenged → fails with a forged header, a token without acr, an old MFA, another identity → passes MFA → credit → credit expires', async () => {
       const { vigil, clock, send, burst } = await start(`format: 1
 ${STEP_UP}detectors:
