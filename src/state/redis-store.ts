@@ -100,10 +100,17 @@ export class RedisStore implements StateStore {
     redis.on('error', (err: Error) => {
       this.lastError = err;
     });
-    const batch = loadLua('prelude.lua', 'rate.lua', 'count.lua', 'distinct.lua', 'penalty.lua', 'escalation.lua', 'credit.lua', 'batch.lua');
-    const population = loadLua('prelude.lua', 'population.lua');
-    const lift = loadLua('prelude.lua', 'penalty.lua', 'lift.lua');
-    const confirm = loadLua('prelude.lua', 'penalty.lua', 'credit.lua', 'confirm.lua');
+    let batch: string, population: string, lift: string, confirm: string;
+    try {
+      batch = loadLua('prelude.lua', 'rate.lua', 'count.lua', 'distinct.lua', 'penalty.lua', 'escalation.lua', 'credit.lua', 'batch.lua');
+      population = loadLua('prelude.lua', 'population.lua');
+      lift = loadLua('prelude.lua', 'penalty.lua', 'lift.lua');
+      confirm = loadLua('prelude.lua', 'penalty.lua', 'credit.lua', 'confirm.lua');
+    } catch (err) {
+      // The client is already connecting: close it, or the process never exits after "cannot start".
+      redis.disconnect();
+      throw err;
+    }
     redis.defineCommand('vigilBatch', { lua: batch });
     redis.defineCommand('vigilPopulation', { lua: population, numberOfKeys: 1 });
     redis.defineCommand('vigilLift', { lua: lift, numberOfKeys: 2 });
