@@ -9,7 +9,6 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { accessSync, constants, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, delimiter, dirname, join, posix, relative } from 'node:path';
 import { test } from 'node:test';
@@ -21,6 +20,7 @@ import { SETTINGS_DOC, parseAddress, parseSettings } from '../../src/settings.js
 import { validateEnvoy } from '../helpers/envoy-validate.js';
 import { getRequest, rawClient } from '../helpers/raw-client.js';
 import { startRedis } from '../helpers/redis-server.js';
+import { freePort } from '../helpers/free-port.js';
 
 // ---------------------------------------------------------------------------------------------------
 // Reading the files
@@ -652,17 +652,6 @@ test('Dockerfile: every path it COPYs exists (in the context, not excluded by .d
 // The image's runtime file list, run as the container runs it
 // ---------------------------------------------------------------------------------------------------
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const a = srv.address();
-      const port = typeof a === 'object' && a ? a.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** The runtime stage's files in `dir` (its WORKDIR): its COPYs, and `npm ci --omit=dev` played by
  * linking the lockfile's non-dev packages from the repository's node_modules. */

@@ -16,7 +16,6 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -30,6 +29,7 @@ import { createLogger } from '../../src/obs/logger.js';
 import { projectRoot } from '../../src/paths.js';
 import { parseSettings } from '../../src/settings.js';
 import { LogCapture } from '../helpers/vigil.js';
+import { freePort } from '../helpers/free-port.js';
 
 const DIR = join(projectRoot, 'k8s', 'monitoring');
 const RULES_FILE = join(DIR, 'rules.yaml');
@@ -293,17 +293,6 @@ ${rate('flood', 'throttle', 'items')}${rate('flood-tag', 'tag', 'orders')}${rate
 
 const jwt = (claims: Record<string, unknown>): Array<[string, string]> => [['x-jwt-payload', Buffer.from(JSON.stringify(claims)).toString('base64url')]];
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
