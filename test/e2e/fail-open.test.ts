@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { ManualClock } from '../../src/clock.js';
 import { EnvoySim } from '../../src/envoy-sim/index.js';
 import type { RedisServer } from '../helpers/redis-server.js';
 import { startRedis } from '../helpers/redis-server.js';
@@ -9,11 +10,18 @@ import { startTestVigil } from '../helpers/vigil.js';
 let redis: RedisServer;
 let vigil: TestVigil;
 let sim: EnvoySim;
+/**
+ * Decisions run on a manual clock that starts on a minute boundary and moves 5 ms per request, so the
+ * flood below never straddles a rate bucket (on the wall clock it could, about once in fifty runs).
+ * The breaker and the store deadline keep real time.
+ */
+const clock = new ManualClock(Date.parse('2026-11-02T10:00:00Z'));
 
 before(async () => {
   redis = await startRedis();
   vigil = await startTestVigil({
     env: { REDIS_URL: redis.url, VIGIL_STORE_TIMEOUT_MS: '50', VIGIL_BREAKER_RESET_MS: '300' },
+    clock,
   });
   // Fail-closed on purpose: had vigil not answered within message_timeout, Envoy would reply 504.
   sim = new EnvoySim(vigil.target, { failure_mode_allow: false, message_timeout_ms: 200, request_attributes: ['source.address'] });
@@ -33,8 +41,10 @@ async function until(what: string, check: () => Promise<boolean>, timeoutMs = 80
   assert.fail(`timed out waiting for ${what}`);
 }
 const ready = async () => JSON.parse((await vigil.admin('/readyz')).body) as { serving: boolean; store: { up: boolean; breaker: string } };
-const send = (key: string) =>
-  sim.exchange({ method: 'GET', path: '/api/a/1', headers: [['x-api-key', key]], sourceAddress: '203.0.113.9:1234' });
+const send = (key: string) => {
+  clock.advance(5);
+  return sim.exchange({ method: 'GET', path: '/api/a/1', headers: [['x-api-key', key]], sourceAddress: '203.0.113.9:1234' });
+};
 
 test('Redis stopped and restarted mid-traffic: every request is answered in time, decisions resume', async () => {
   await until('the store to be up', async () => (await ready()).store.up);
