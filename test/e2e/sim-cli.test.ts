@@ -3,6 +3,7 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
+import { ManualClock } from '../../src/clock.js';
 import { projectRoot } from '../../src/paths.js';
 import type { TestVigil } from '../helpers/vigil.js';
 import { startTestVigil } from '../helpers/vigil.js';
@@ -10,7 +11,8 @@ import { startTestVigil } from '../helpers/vigil.js';
 const run = promisify(execFile);
 let vigil: TestVigil;
 before(async () => {
-  vigil = await startTestVigil();
+  // A clock that stands still: the 121 requests share one rate bucket whenever the test runs.
+  vigil = await startTestVigil({ clock: new ManualClock(Date.parse('2026-11-02T10:00:00Z')) });
 });
 after(async () => vigil.shutdown());
 
