@@ -30,6 +30,7 @@ import { projectRoot } from '../../src/paths.js';
 import { parseSettings } from '../../src/settings.js';
 import { LogCapture } from '../helpers/vigil.js';
 import { freePort } from '../helpers/free-port.js';
+import { predictableRate, STEP_UP } from '../helpers/policy-files.js';
 
 const DIR = join(projectRoot, 'k8s', 'monitoring');
 const RULES_FILE = join(DIR, 'rules.yaml');
@@ -258,31 +259,11 @@ const TOKEN = 'monitoring-test-admin-token-0123';
 const AUTH = { authorization: `Bearer ${TOKEN}` };
 const LABELS = { job: 'vigil', namespace: 'monitoring-test', pod: 'vigil-0' };
 
-/** A rate detector on one endpoint whose first bucket fires at the 21st request of a minute (mitigation.test.ts). */
-const rate = (name: string, action: string, endpoint: string, extra = '') => `  - name: ${name}
-    type: rate-baseline
-    subject: identity
-    bucket: 1m
-    threshold_z: 3
-    min_count: 10
-    prior_mean: 5
-    prior_variance: 25
-    prior_weight: 10
-    learn_population: false
-    action: ${action}
-    penalty: 5m
-    endpoints: [${endpoint}]
-${extra}`;
+/** A rate detector on one endpoint whose first bucket fires at the 21st request of a minute. */
+const rate = (name: string, action: string, endpoint: string, extra = '') => predictableRate(name, action, { penalty: '5m', endpoint, extra });
 
 const POLICY = `format: 1
-step_up:
-  acr: ["urn:example:mfa"]
-  amr: []
-  clock_skew: 30s
-  credit: 10m
-  relax: 3
-  confirm_header: { name: x-step-up-confirmed, value: ok }
-endpoints:
+${STEP_UP}endpoints:
   - { name: items, match: { path: /api/items } }
   - { name: orders, match: { path: /api/orders } }
   - { name: reports, match: { path: /api/reports } }

@@ -17,37 +17,14 @@ import type { StateStore } from '../../src/state/store.js';
 import type { RedisServer } from '../helpers/redis-server.js';
 import { startRedis } from '../helpers/redis-server.js';
 import type { TestVigil } from '../helpers/vigil.js';
+import { predictableRate, STEP_UP } from '../helpers/policy-files.js';
 import { startTestVigil } from '../helpers/vigil.js';
 
 const T0 = Date.parse('2026-11-02T10:00:00Z'); // a minute boundary
 const MIN = 60_000;
 
-/**
- * A rate detector whose first bucket is predictable: prior mean 5, variance 25, so z = (n − 5) / 5
- * passes 3 at the 21st request of a minute (min_count 10 is below that).
- */
-const rate = (name: string, action: string, extra = '') => `  - name: ${name}
-    type: rate-baseline
-    subject: identity
-    bucket: 1m
-    threshold_z: 3
-    min_count: 10
-    prior_mean: 5
-    prior_variance: 25
-    prior_weight: 10
-    learn_population: false
-    action: ${action}
-    penalty: 1m
-${extra}`;
-
-const STEP_UP = `step_up:
-  acr: ["urn:example:mfa"]
-  amr: []
-  clock_skew: 30s
-  credit: 10m
-  relax: 3
-  confirm_header: { name: x-step-up-confirmed, value: ok }
-`;
+/** The policies' shared pieces: a rate detector firing at the 21st request of a minute, step-up. */
+const rate = (name: string, action: string, extra = '') => predictableRate(name, action, { extra });
 
 const BROWSER = `responses:
   challenge:

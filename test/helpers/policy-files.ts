@@ -64,3 +64,32 @@ export class ConfigMapVolume {
     return name;
   }
 }
+
+/**
+ * A rate detector (policy YAML list item) whose first bucket is predictable: prior mean 5, variance
+ * 25, so z = (n − 5) / 5 passes 3 at the 21st request of a minute (min_count 10 is below that).
+ * `extra` is appended as further indented lines (`    shadow: true\n`).
+ */
+export const predictableRate = (name: string, action: string, opts: { penalty?: string; endpoint?: string; extra?: string } = {}) => `  - name: ${name}
+    type: rate-baseline
+    subject: identity
+    bucket: 1m
+    threshold_z: 3
+    min_count: 10
+    prior_mean: 5
+    prior_variance: 25
+    prior_weight: 10
+    learn_population: false
+    action: ${action}
+    penalty: ${opts.penalty ?? '1m'}
+${opts.endpoint ? `    endpoints: [${opts.endpoint}]\n` : ''}${opts.extra ?? ''}`;
+
+/** A step_up section: MFA is acr urn:example:mfa; the upstream confirms with x-step-up-confirmed: ok. */
+export const STEP_UP = `step_up:
+  acr: ["urn:example:mfa"]
+  amr: []
+  clock_skew: 30s
+  credit: 10m
+  relax: 3
+  confirm_header: { name: x-step-up-confirmed, value: ok }
+`;
