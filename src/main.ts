@@ -22,15 +22,16 @@ import type { Settings } from './settings.js';
 import { GuardedStore } from './state/guarded-store.js';
 import { MemoryStore } from './state/memory-store.js';
 import { RedisStore, createRedisStore } from './state/redis-store.js';
-import type { StateStore } from './state/store.js';
+import type { SharedStore, StateStore } from './state/store.js';
+import { TieredStore, type SyncReport } from './state/tiered-store.js';
 
 export interface StartOptions {
   settings: Settings;
   clock?: Clock;
   logger?: Logger;
   registry?: Registry;
-  /** Use this store instead of the one the settings name (replay, tests). */
-  store?: StateStore;
+  /** Use this store instead of the one the settings name (replay, tests); a Redis one gets the in-process tier. */
+  store?: SharedStore;
   /** Use this policy instead of reading settings.policyPath. */
   policy?: Policy;
   /** Sees every final decision (replay). */
@@ -41,7 +42,12 @@ export interface Vigil {
   grpcPort: number;
   adminPort: number;
   metrics: Metrics;
-  store: GuardedStore;
+  /** The request path's store: the in-process tier over Redis, or the embedded store. */
+  store: StateStore;
+  /** The store behind it (the embedded store itself, or Redis), guarded. */
+  shared: GuardedStore;
+  /** The in-process tier, with Redis. */
+  tier: TieredStore | null;
   policy: () => Policy;
   /** Checks the policy file now (SIGHUP) and swaps it if it changed; a policy given in StartOptions never changes. */
   reloadPolicy(): CheckResult;
@@ -81,17 +87,20 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
   }
   const pseudonymize = createPseudonymizer(secret);
 
-  const inner = opts.store ?? (settings.redisUrl ? createRedisStore(settings.redisUrl) : new MemoryStore());
+  const inner: SharedStore = opts.store ?? (settings.redisUrl ? createRedisStore(settings.redisUrl) : new MemoryStore());
   if (inner instanceof RedisStore) {
-    // Serve either way (decisions fail open until Redis answers), but say so once at start-up.
-    await inner.ready(2000).catch((err: Error) => logger.warn({ err: err.message }, 'Redis is not reachable yet: failing open until it is'));
+    // Serve either way (decisions come from the in-process tier until Redis answers), but say so once.
+    await inner.ready(2000).catch((err: Error) => logger.warn({ err: err.message }, 'Redis is not reachable yet: deciding from this replica alone until it is'));
   }
-  const store = new GuardedStore(
+  const shared = new GuardedStore(
     inner,
     { timeoutMs: settings.storeTimeoutMs, errorThresholdPercent: settings.breakerErrorPercent, resetTimeoutMs: settings.breakerResetMs },
     metrics,
     logger,
   );
+  // With a shared store, the request path reads and writes the in-process tier only (tiered-store.ts).
+  const tier = inner.kind === 'redis' ? createTier(shared, inner, settings, clock, metrics, logger) : null;
+  const store: StateStore = tier ?? shared;
 
   const handler = createDecisionHandler({
     policy: () => current,
@@ -104,6 +113,7 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
     pseudonymize,
     headerLimits: { maxValueBytes: 16_384, maxHeaders: 256 },
     maxBodyBytes: settings.maxBodyBytes,
+    ...(tier ? { degraded: () => tier.degraded } : {}),
     ...(opts.onDecision ? { onDecision: opts.onDecision } : {}),
   });
   const grpcServer = new ExtProcServer(
@@ -121,6 +131,7 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
 
   let admin: AdminServer | undefined;
   let health: NodeJS.Timeout | undefined;
+  let syncTimer: NodeJS.Timeout | undefined;
   try {
     const grpcPort = await grpcServer.start();
     admin = await startAdmin(settings.adminAddress.host, settings.adminAddress.port, {
@@ -132,7 +143,12 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
       pseudonymize,
       readiness: () => ({
         serving: grpcServer.serving,
-        store: { kind: store.kind, up: store.healthy, breaker: store.breakerState },
+        store: {
+          kind: store.kind,
+          up: shared.healthy && tier?.degraded == null,
+          breaker: shared.breakerState,
+          ...(tier ? { sync: { degraded: tier.degraded, lagMs: tier.lagMs(clock.nowMs()), dirtySubjects: tier.dirty, subjects: tier.subjects } } : {}),
+        },
         policy: { checksum: current.checksum, source: current.source },
         shadowMode: settings.shadowMode,
       }),
@@ -144,10 +160,21 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
         text: current.text,
       }),
     });
-    const ping = () => store.ping().catch(() => undefined);
+    const ping = () => shared.ping().catch(() => undefined);
     void ping();
     health = setInterval(ping, 2000);
     health.unref();
+    if (tier) {
+      // The sync also runs from the request path; this keeps it going (and the gauges fresh) when idle.
+      syncTimer = setInterval(() => {
+        const nowMs = clock.nowMs();
+        tier.tick(nowMs);
+        metrics.syncLag.set(tier.lagMs(nowMs) / 1000);
+        metrics.dirtySubjects.set(tier.dirty);
+        metrics.tierSubjects.set(tier.subjects);
+      }, settings.syncMs);
+      syncTimer.unref();
+    }
     if (policyFile) {
       watcher = new PolicyWatcher({
         file: policyFile,
@@ -177,6 +204,8 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
       adminPort: admin.port,
       metrics,
       store,
+      shared,
+      tier,
       policy: () => current,
       reloadPolicy: () => watcher?.check(true) ?? 'unchanged',
       settled: (timeoutMs) => handler.settled(timeoutMs),
@@ -187,6 +216,7 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
           logger.info({ streams: grpcServer.activeStreams, graceMs: settings.drainTimeoutMs }, 'shutting down: draining ext_proc streams');
           clearInterval(health);
           await grpcServer.drain(settings.drainTimeoutMs);
+          clearInterval(syncTimer);
           await handler.settled(Math.max(100, settings.drainTimeoutMs));
           await admin!.close();
           await store.close().catch(() => undefined);
@@ -198,9 +228,42 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
   } catch (err) {
     watcher?.close();
     clearInterval(health);
+    clearInterval(syncTimer);
     await grpcServer.drain(0).catch(() => undefined);
     await admin?.close();
     await store.close().catch(() => undefined);
     throw err;
   }
+}
+
+/** The in-process tier over Redis, with its metrics and one log line per change of health. */
+function createTier(shared: GuardedStore, redis: SharedStore, settings: Settings, clock: Clock, metrics: Metrics, logger: Logger): TieredStore {
+  let failing = false;
+  const onSync = (r: SyncReport): void => {
+    metrics.syncs.inc({ result: r.ok ? 'ok' : r.failure! });
+    if (r.ok) metrics.syncSubjects.inc(r.subjects);
+    if (r.dropped > 0) metrics.syncDropped.inc(r.dropped);
+    if (!r.ok && r.failure !== 'not-ready') metrics.storeErrors.inc({ reason: r.failure === 'timeout' ? 'timeout' : 'error' });
+    if (!r.ok && !failing) {
+      failing = true;
+      const err = r.error instanceof Error ? r.error.message : r.failure;
+      logger.warn({ store: 'redis', failure: r.failure, err, dropped: r.dropped }, 'store sync failing: deciding from this replica\'s own view');
+    } else if (r.ok && failing) {
+      failing = false;
+      logger.info({ store: 'redis' }, 'store sync recovered: decisions share state again');
+    }
+    const nowMs = clock.nowMs();
+    metrics.syncLag.set(tier.lagMs(nowMs) / 1000);
+    metrics.dirtySubjects.set(tier.dirty);
+    metrics.tierSubjects.set(tier.subjects);
+  };
+  const tier: TieredStore = new TieredStore(shared, {
+    syncMs: settings.syncMs,
+    maxSubjects: settings.tierMaxSubjects,
+    onSync,
+    ...(redis instanceof RedisStore
+      ? { canSend: () => redis.status === 'ready', resetConnection: () => redis.reconnect() }
+      : {}),
+  });
+  return tier;
 }

@@ -36,6 +36,10 @@ export interface Settings {
   drainTimeoutMs: number;
   /** Bearer token of the operator API under /admin/; null (unset) disables it. A secret: never logged. */
   adminToken: string | null;
+  /** With Redis: interval of the sync between the in-process tier and Redis (vigil's clock). */
+  syncMs: number;
+  /** With Redis: subjects the in-process tier holds (least recently used beyond it are dropped once synced). */
+  tierMaxSubjects: number;
 }
 
 export const SETTINGS_DOC: ReadonlyArray<{ name: string; default: string; meaning: string }> = [
@@ -48,7 +52,9 @@ export const SETTINGS_DOC: ReadonlyArray<{ name: string; default: string; meanin
   { name: 'VIGIL_POLICY_POLL_MS', default: '2000', meaning: 'how often the policy file is re-read to catch changes its directory watch missed; 0 = watch only' },
   { name: 'VIGIL_METRICS_EXEMPLARS', default: 'false', meaning: 'true = /metrics speaks OpenMetrics and non-allow decisions carry an exemplar (identity pseudonym, policy checksum)' },
   { name: 'VIGIL_LOG_LEVEL', default: 'info', meaning: 'fatal, error, warn, info, debug, trace or silent' },
-  { name: 'VIGIL_STORE_TIMEOUT_MS', default: '50', meaning: 'per-call state-store deadline; past it the request is allowed (fail-open)' },
+  { name: 'VIGIL_STORE_TIMEOUT_MS', default: '50', meaning: 'deadline of the Redis calls made off the sync loop (population merges, health checks); the request path never waits on Redis' },
+  { name: 'VIGIL_SYNC_MS', default: '20', meaning: 'with Redis: how often the in-process tier sends its changes to Redis and reads the merged state back (1–50 ms)' },
+  { name: 'VIGIL_TIER_MAX_SUBJECTS', default: '100000', meaning: 'with Redis: subjects held in the in-process tier; beyond it the least recently used are dropped once synced' },
   { name: 'VIGIL_BREAKER_ERROR_PERCENT', default: '50', meaning: 'store breaker opens when this % of recent calls fail' },
   { name: 'VIGIL_BREAKER_RESET_MS', default: '5000', meaning: 'open breaker retries the store after this long' },
   { name: 'VIGIL_MAX_BODY_BYTES', default: '1048576', meaning: 'body bytes kept per direction for inspection' },
@@ -165,6 +171,8 @@ export function parseSettings(env: Env = process.env): Settings {
     maxMessageBytes: int('VIGIL_MAX_MESSAGE_BYTES', 16_777_216, 65_536, 1 << 30),
     drainTimeoutMs: int('VIGIL_DRAIN_TIMEOUT_MS', 5000, 0, 600_000),
     adminToken,
+    syncMs: int('VIGIL_SYNC_MS', 20, 1, 50),
+    tierMaxSubjects: int('VIGIL_TIER_MAX_SUBJECTS', 100_000, 100, 10_000_000),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return settings;

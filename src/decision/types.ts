@@ -42,6 +42,8 @@ export interface Decision {
   rateLimit: { policy: string; limit: number; remaining: number; windowS: number; resetS: number } | null;
   /** Set when the decision was made without the store (fail-open). */
   failOpen: FailOpenReason | null;
+  /** Set when the decision was made, but from this replica's own view (`store-sync`: the shared store is away). */
+  degraded?: string;
   /** The identity's step-up credit expiry when it holds credit, else 0. */
   creditUntilMs: number;
   /** This request's verified claims cleared the identity's challenge. */

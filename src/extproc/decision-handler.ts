@@ -20,6 +20,8 @@ export interface DecisionHandlerDeps {
   headerLimits: { maxValueBytes: number; maxHeaders: number };
   /** Request bytes read for a login's username (the stream caps what it passes on at the same size). */
   maxBodyBytes: number;
+  /** Why decisions are made from this replica's own view right now (x-vigil-degraded), or null. */
+  degraded?: () => string | null;
   /** Sees every final decision after it is counted and logged (replay); unset in production. */
   onDecision?: DecisionObserver;
   /** Keeps off-path work (response phases) countable, so shutdown can wait for it. */

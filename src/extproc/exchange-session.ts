@@ -300,7 +300,7 @@ export class VigilSession implements ExchangeSession {
   private decide(evaluation: Evaluation, observe: boolean, nowMs: number): Decision {
     const policy = this.policy!;
     const x = this.x!;
-    return decide({
+    const decision = decide({
       evaluation,
       detectors: policy.detectors,
       // observability mode: Envoy ignores replies, so nothing can be enforced.
@@ -311,6 +311,10 @@ export class VigilSession implements ExchangeSession {
       policyChecksum: policy.checksum,
       nowMs,
     });
+    // The store's view is this replica's own while the sync with the shared store fails.
+    const degraded = this.deps.degraded?.();
+    if (degraded) decision.degraded = degraded;
+    return decision;
   }
 
   private replyContext(): ReplyContext {

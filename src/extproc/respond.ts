@@ -82,7 +82,8 @@ function allow(which: RequestReplyKind, decision: Decision, ctx: ReplyContext): 
   if (decision.shadowAction) {
     set.push(header('x-vigil-shadow-action', decision.shadowAction), header('x-vigil-shadow-detectors', names(true)));
   }
-  if (decision.failOpen) set.push(header('x-vigil-degraded', decision.failOpen));
+  const degraded = decision.failOpen ?? decision.degraded;
+  if (degraded) set.push(header('x-vigil-degraded', degraded));
   if (ctx.responses.reasonHeader.upstream) {
     const r = decidingReason(decision);
     if (r) set.push(header('x-vigil-reason', reasonHeaderValue(r)));

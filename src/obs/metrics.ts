@@ -49,6 +49,37 @@ export function createMetrics(registry: Registry, opts: { exemplars?: boolean } 
       help: '1 when the last store health check succeeded',
       registers: r,
     }),
+    syncs: new Counter({
+      name: 'vigil_store_sync_total',
+      help: 'Sync round trips between the in-process tier and the shared store, by result (ok, not-ready, timeout, error)',
+      labelNames: ['result'] as const,
+      registers: r,
+    }),
+    syncSubjects: new Counter({
+      name: 'vigil_store_sync_subjects_total',
+      help: 'Subjects whose changes were sent to the shared store',
+      registers: r,
+    }),
+    syncDropped: new Counter({
+      name: 'vigil_store_sync_dropped_total',
+      help: 'Subjects whose changes never reached the shared store (a sync sent without an answer, or eviction while the store was away)',
+      registers: r,
+    }),
+    syncLag: new Gauge({
+      name: 'vigil_store_sync_lag_seconds',
+      help: 'Time on vigil\'s clock since the last successful sync with the shared store',
+      registers: r,
+    }),
+    dirtySubjects: new Gauge({
+      name: 'vigil_store_dirty_subjects',
+      help: 'Subjects in the in-process tier with changes not yet merged into the shared store',
+      registers: r,
+    }),
+    tierSubjects: new Gauge({
+      name: 'vigil_store_tier_subjects',
+      help: 'Subjects held in the in-process tier',
+      registers: r,
+    }),
     failOpen: new Counter({
       name: 'vigil_fail_open_total',
       help: 'Requests allowed without a full decision, by reason (store-timeout, store-error, breaker-open, internal)',

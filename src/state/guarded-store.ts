@@ -2,7 +2,8 @@ import CircuitBreaker from 'opossum';
 import { StoreUnavailableError } from '../errors.js';
 import type { Logger } from '../obs/logger.js';
 import type { Metrics } from '../obs/metrics.js';
-import type { Batch, BatchResult, ListedPenalty, Penalty, PopulationStats, StateStore, SubjectState } from './store.js';
+import type { SubjectDelta, SubjectSnapshot } from './delta.js';
+import type { Batch, BatchResult, ListedPenalty, Penalty, PopulationStats, SharedStore, StateStore, SubjectState } from './store.js';
 
 export interface GuardOptions {
   /** Per-call deadline, far below Envoy's message_timeout. */
@@ -24,13 +25,13 @@ export type BreakerState = 'closed' | 'half-open' | 'open';
  * fail-open allow. One log line per breaker transition. The embedded memory store answers in-process
  * and cannot time out or disconnect, so its calls skip the breaker (and the latency histogram).
  */
-export class GuardedStore implements StateStore {
+export class GuardedStore implements SharedStore {
   readonly kind: StateStore['kind'];
   private readonly breaker: CircuitBreaker<[() => Promise<unknown>], unknown>;
   private lastPingOk = true;
 
   constructor(
-    readonly inner: StateStore,
+    readonly inner: SharedStore,
     options: GuardOptions,
     private readonly metrics: Metrics,
     logger: Logger,
@@ -110,6 +111,17 @@ export class GuardedStore implements StateStore {
 
   run(batches: Batch[], nowMs: number): Promise<BatchResult[]> {
     return this.guard('run', () => this.inner.run(batches, nowMs));
+  }
+
+  /**
+   * The tier's sync: not through the breaker or its deadline (the tier has its own deadline and
+   * backoff, and a sync abandoned at a short deadline may still have been applied), but timed.
+   */
+  async sync(deltas: SubjectDelta[], nowMs: number): Promise<SubjectSnapshot[]> {
+    const started = process.hrtime.bigint();
+    const out = await this.inner.sync(deltas, nowMs);
+    if (this.kind !== 'memory') this.metrics.storeSeconds.observe({ call: 'sync' }, Number(process.hrtime.bigint() - started) / 1e9);
+    return out;
   }
 
   mergePopulation(name: string, samples: number[], alpha: number, ttlMs: number, nowMs: number): Promise<PopulationStats> {

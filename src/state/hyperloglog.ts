@@ -192,6 +192,40 @@ export class HyperLogLog {
     return this.cached;
   }
 
+  /** A HyperLogLog holding these registers (2^14 values, as registers() gives or Redis's bytes decode to). */
+  static fromRegisters(registers: Uint8Array): HyperLogLog {
+    const h = new HyperLogLog();
+    for (let i = 0; i < REGISTERS; i++) {
+      const v = registers[i]!;
+      if (v === 0) continue;
+      if (h.dense) h.dense[i] = v;
+      else if (h.sparseLen === SPARSE_MAX) {
+        h.toDense();
+        h.dense![i] = v;
+      } else {
+        if (h.sparseLen === h.sparse!.length) {
+          const grown = new Uint32Array(h.sparse!.length * 2);
+          grown.set(h.sparse!);
+          h.sparse = grown;
+        }
+        h.sparse![h.sparseLen++] = ((i << 8) | v) >>> 0;
+      }
+    }
+    h.cacheValid = false;
+    return h;
+  }
+
+  /** Every register's value (2^14 bytes), the union's input when states are merged. */
+  registers(): Uint8Array {
+    if (this.dense) return this.dense.slice();
+    const out = new Uint8Array(REGISTERS);
+    for (let i = 0; i < this.sparseLen; i++) {
+      const entry = this.sparse![i]!;
+      out[entry >>> 8] = entry & 0xff;
+    }
+    return out;
+  }
+
   /** Approximate bytes held (for eviction budgeting and tests). */
   get bytes(): number {
     return this.dense ? this.dense.byteLength : this.sparse!.byteLength;

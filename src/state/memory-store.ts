@@ -22,6 +22,7 @@
  * `sweepPerCall` keys (default 16) per call, resuming where it stopped. Worst case per key: a dense
  * HyperLogLog, 16 KiB; the rest are a few hundred bytes.
  */
+import { strongerPenalty, strongerStrikes, type SubjectDelta, type SubjectSnapshot, type Strikes } from './delta.js';
 import { HyperLogLog } from './hyperloglog.js';
 import {
   DEFAULT_MAX_EMPTY,
@@ -177,8 +178,151 @@ export class MemoryStore implements StateStore {
   }
 
   async run(batches: Batch[], nowMs: number): Promise<BatchResult[]> {
+    return this.runNow(batches, nowMs);
+  }
+
+  /** run, answered synchronously (the in-process tier's request path). */
+  runNow(batches: Batch[], nowMs: number): BatchResult[] {
     this.tick(nowMs);
-    return batches.map((b) => this.runBatch(b, nowMs));
+    const out: BatchResult[] = new Array(batches.length);
+    for (let i = 0; i < batches.length; i++) out[i] = this.runBatch(batches[i]!, nowMs);
+    return out;
+  }
+
+  /**
+   * As a shared store (tests, and the contract suite's second backend for the tier): merges each
+   * replica's changes (delta.ts) and answers with what it then holds for those keys.
+   */
+  async sync(deltas: SubjectDelta[], nowMs: number): Promise<SubjectSnapshot[]> {
+    this.tick(nowMs);
+    return deltas.map((d) => {
+      this.applyDelta(d, nowMs);
+      return this.snapshot(d, nowMs);
+    });
+  }
+
+  /** Merges one subject's changes into this store with delta.ts's rules (lua/sync.lua does the same). */
+  applyDelta(d: SubjectDelta, nowMs: number): void {
+    const prefix = `vigil:{${d.subject}}`;
+    for (const g of d.rates) {
+      const key = `${prefix}:rate:${g.name}`;
+      this.rate(key, g.by === (g.op.by ?? 1) ? g.op : { ...g.op, by: g.by }, g.atMs);
+      const e = this.map.get(key);
+      if (e) e.expiresAt = g.lastMs + ttlArg(g.op.ttlMs);
+    }
+    for (const [suffix, c] of d.counts) {
+      if (c.by === 0) continue;
+      const key = `${prefix}:${suffix}`;
+      const found = this.get(key, nowMs);
+      if (found?.t === 'count') found.n += c.by;
+      else this.set(key, { t: 'count', n: c.by }, c.atMs + ttlArg(c.windowMs * 2));
+    }
+    for (const [suffix, h] of d.hlls) {
+      if (h.members.size === 0) continue;
+      const key = `${prefix}:${suffix}`;
+      const found = this.get(key, nowMs);
+      const hll = found?.t === 'hll' ? found.h : new HyperLogLog();
+      let changed = false;
+      for (const m of h.members) if (hll.add(m)) changed = true;
+      if (changed) this.set(key, { t: 'hll', h: hll }, h.lastMs + ttlArg(h.windowMs * 2));
+    }
+    const penaltyKey = `${prefix}:penalty`;
+    if (d.clearedSinceMs >= 0) {
+      const held = this.get(penaltyKey, nowMs);
+      if (held?.t === 'penalty' && held.p.action === 'challenge' && held.p.sinceMs <= d.clearedSinceMs) this.map.delete(penaltyKey);
+    }
+    if (d.penalty && d.penalty.untilMs > nowMs) {
+      const held = this.get(penaltyKey, nowMs);
+      const active = held?.t === 'penalty' && held.p.untilMs > nowMs ? held.p : null;
+      const wins = strongerPenalty(active, d.penalty);
+      if (wins !== active) this.set(penaltyKey, { t: 'penalty', p: { ...wins! } }, wins!.untilMs);
+    }
+    if (d.strikes) {
+      const key = `${prefix}:strikes`;
+      const held = this.get(key, nowMs);
+      const have: Strikes | null = held?.t === 'strikes' ? { n: held.n, last: held.last, w: held.w } : null;
+      const wins = strongerStrikes(have, d.strikes, nowMs);
+      if (wins && wins !== have) this.set(key, { t: 'strikes', ...wins }, wins.last + ttlArg(wins.n * wins.w));
+    }
+    if (d.creditUntilMs > nowMs) {
+      const key = `${prefix}:credit`;
+      const held = this.get(key, nowMs);
+      if (!(held?.t === 'credit' && held.untilMs >= d.creditUntilMs)) this.set(key, { t: 'credit', untilMs: d.creditUntilMs }, d.creditUntilMs);
+    }
+  }
+
+  /** What this store holds for the delta's subject and keys (the shape lua/sync.lua replies with). */
+  snapshot(d: SubjectDelta, nowMs: number): SubjectSnapshot {
+    const prefix = `vigil:{${d.subject}}`;
+    const live = (key: string): Entry | undefined => {
+      const e = this.map.get(key);
+      return e && e.expiresAt > nowMs ? e : undefined;
+    };
+    const p = live(`${prefix}:penalty`)?.value;
+    const s = live(`${prefix}:strikes`)?.value;
+    const c = live(`${prefix}:credit`)?.value;
+    const snap: SubjectSnapshot = {
+      subject: d.subject,
+      penalty: p?.t === 'penalty' && p.p.untilMs > nowMs ? { ...p.p } : null,
+      strikes: s?.t === 'strikes' ? { n: s.n, last: s.last, w: s.w } : null,
+      creditUntilMs: c?.t === 'credit' && nowMs < c.untilMs ? c.untilMs : 0,
+      rates: new Map(),
+      counts: new Map(),
+      hlls: new Map(),
+    };
+    for (const g of d.rates) {
+      const e = live(`${prefix}:rate:${g.name}`);
+      snap.rates.set(g.name, e?.value.t === 'rate' ? { ...e.value.s, x: e.expiresAt } : null);
+    }
+    for (const suffix of d.counts.keys()) {
+      const v = live(`${prefix}:${suffix}`)?.value;
+      snap.counts.set(suffix, v?.t === 'count' ? v.n : 0);
+    }
+    for (const suffix of d.hlls.keys()) {
+      const v = live(`${prefix}:${suffix}`)?.value;
+      snap.hlls.set(suffix, v?.t === 'hll' ? v.h.registers() : null);
+    }
+    return snap;
+  }
+
+  /**
+   * Replaces what this store holds for the snapshot's subject and keys with the snapshot (the tier
+   * taking the shared store's merged state). Counts and HyperLogLogs keep their local expiry when they
+   * exist here, else live two windows from nowMs.
+   */
+  importSnapshot(s: SubjectSnapshot, d: SubjectDelta, nowMs: number): void {
+    const prefix = `vigil:{${s.subject}}`;
+    const put = (key: string, value: Value | null, expiresAt: number): void => {
+      if (value === null || !(expiresAt > nowMs)) this.map.delete(key);
+      else this.set(key, value, expiresAt);
+    };
+    put(`${prefix}:penalty`, s.penalty ? { t: 'penalty', p: { ...s.penalty } } : null, s.penalty?.untilMs ?? 0);
+    put(`${prefix}:strikes`, s.strikes ? { t: 'strikes', ...s.strikes } : null, s.strikes ? s.strikes.last + ttlArg(s.strikes.n * s.strikes.w) : 0);
+    put(`${prefix}:credit`, s.creditUntilMs > 0 ? { t: 'credit', untilMs: s.creditUntilMs } : null, s.creditUntilMs);
+    for (const [name, st] of s.rates) {
+      put(`${prefix}:rate:${name}`, st ? { t: 'rate', s: { b: st.b, c: st.c, m: st.m, v: st.v, n: st.n } } : null, st?.x ?? 0);
+    }
+    for (const [suffix, n] of s.counts) {
+      const key = `${prefix}:${suffix}`;
+      const windowMs = d.counts.get(suffix)?.windowMs ?? 0;
+      put(key, n !== 0 ? { t: 'count', n } : null, this.map.get(key)?.expiresAt ?? nowMs + ttlArg(windowMs * 2));
+    }
+    for (const [suffix, regs] of s.hlls) {
+      const key = `${prefix}:${suffix}`;
+      const windowMs = d.hlls.get(suffix)?.windowMs ?? 0;
+      put(key, regs ? { t: 'hll', h: HyperLogLog.fromRegisters(regs) } : null, this.map.get(key)?.expiresAt ?? nowMs + ttlArg(windowMs * 2));
+    }
+  }
+
+  /** The subject's strikes as held (not decayed), or null. */
+  strikesOf(subject: string, nowMs: number): Strikes | null {
+    const e = this.map.get(`vigil:{${subject}}:strikes`);
+    return e && e.expiresAt > nowMs && e.value.t === 'strikes' ? { n: e.value.n, last: e.value.last, w: e.value.w } : null;
+  }
+
+  /** Drops these keys (the tier evicting a subject it has flushed). */
+  forget(keys: Iterable<string>): void {
+    for (const k of keys) this.map.delete(k);
   }
 
   async mergePopulation(name: string, samples: number[], alpha: number, ttlMs: number, nowMs: number): Promise<PopulationStats> {

@@ -21,6 +21,8 @@ import { join } from 'node:path';
 import { Redis, type RedisOptions } from 'ioredis';
 import { StoreUnavailableError } from '../errors.js';
 import { luaDir } from '../paths.js';
+import type { SubjectDelta, SubjectSnapshot } from './delta.js';
+import { decodeRedisHll } from './redis-hll.js';
 import { DEFAULT_MAX_EMPTY, DEFAULT_PER_AT_LEAST, PENALTY_ORDER } from './store.js';
 import type {
   Batch,
@@ -35,13 +37,6 @@ import type {
 } from './store.js';
 
 type Arg = string | number;
-type ScriptCall = (...args: Arg[]) => unknown;
-interface VigilCommands {
-  vigilBatch: ScriptCall;
-  vigilPopulation: ScriptCall;
-  vigilLift: ScriptCall;
-  vigilConfirm: ScriptCall;
-}
 
 /** SCAN's COUNT hint for the admin scans (listPenalties, inspect). */
 const SCAN_COUNT = 1000;
@@ -95,37 +90,64 @@ export class RedisStore implements StateStore {
   readonly kind = 'redis' as const;
   private lastError: Error | null = null;
 
+  private readonly library: string;
+  private loading: Promise<void> | null = null;
+
   /** Takes over `redis` (close() quits it); give it sidecarRedisOptions or your own. */
   constructor(readonly redis: Redis) {
     redis.on('error', (err: Error) => {
       this.lastError = err;
     });
-    let batch: string, population: string, lift: string, confirm: string;
     try {
-      batch = loadLua('prelude.lua', 'rate.lua', 'count.lua', 'distinct.lua', 'penalty.lua', 'escalation.lua', 'credit.lua', 'batch.lua');
-      population = loadLua('prelude.lua', 'population.lua');
-      lift = loadLua('prelude.lua', 'penalty.lua', 'lift.lua');
-      confirm = loadLua('prelude.lua', 'penalty.lua', 'credit.lua', 'confirm.lua');
+      this.library = vigilLibrary();
     } catch (err) {
       // The client is already connecting: close it, or the process never exits after "cannot start".
       redis.disconnect();
       throw err;
     }
-    redis.defineCommand('vigilBatch', { lua: batch });
-    redis.defineCommand('vigilPopulation', { lua: population, numberOfKeys: 1 });
-    redis.defineCommand('vigilLift', { lua: lift, numberOfKeys: 2 });
-    redis.defineCommand('vigilConfirm', { lua: confirm, numberOfKeys: 2 });
-    // Load the scripts as soon as a connection is ready (again after every reconnect), so the first
-    // requests do not each pay an EVALSHA → NOSCRIPT → EVAL exchange inside their deadline.
+    // Load the library as soon as a connection is ready (again after every reconnect), so the first
+    // calls do not each pay a "function not found" → FUNCTION LOAD exchange.
     const preload = (): void => {
-      for (const lua of [batch, population, lift, confirm]) {
-        this.redis.script('LOAD', lua).catch((err: Error) => {
-          this.lastError = err;
-        });
-      }
+      this.loadLibrary().catch((err: Error) => {
+        this.lastError = err;
+      });
     };
     redis.on('ready', preload);
     if (redis.status === 'ready') preload();
+  }
+
+  /** FUNCTION LOAD REPLACE of the vigil library (one load in flight at a time). */
+  private loadLibrary(): Promise<void> {
+    this.loading ??= (async () => {
+      try {
+        await this.redis.call('FUNCTION', 'LOAD', 'REPLACE', this.library);
+      } finally {
+        this.loading = null;
+      }
+    })();
+    return this.loading;
+  }
+
+  /**
+   * Runs `send`; when Redis answers that a vigil function is missing (FUNCTION FLUSH, a restarted
+   * Redis without persistence, a new replica), loads the library and runs it once more.
+   */
+  private async withLibrary<T>(send: () => Promise<T>): Promise<T> {
+    try {
+      return await send();
+    } catch (err) {
+      if (!isFunctionMissing(err)) throw unavailable(err);
+    }
+    try {
+      await this.loadLibrary();
+      return await send();
+    } catch (err) {
+      throw unavailable(err);
+    }
+  }
+
+  private fcall(name: string, keys: string[], args: Arg[]): Promise<unknown> {
+    return this.withLibrary(() => this.redis.fcall(name, keys.length, ...keys, ...args));
   }
 
   /** The connection status (ioredis): 'ready' when commands can be sent. */
@@ -162,67 +184,45 @@ export class RedisStore implements StateStore {
 
   async run(batches: Batch[], nowMs: number): Promise<BatchResult[]> {
     if (batches.length === 0) return [];
-    if (batches.length === 1) {
-      // The common case: one subject, one EVALSHA, no pipeline object (cheaper on the Node side).
-      const b = batches[0]!;
-      let reply: unknown;
-      try {
-        reply = await (this.redis as unknown as VigilCommands).vigilBatch(...batchArgs(b, nowMs));
-      } catch (err) {
-        throw unavailable(err);
+    const replies = await this.withLibrary(async () => {
+      const pipeline = this.redis.pipeline();
+      for (const b of batches) {
+        const [keys, args] = batchArgs(b, nowMs);
+        pipeline.fcall('vigil_batch', keys.length, ...keys, ...args);
       }
-      return [parseBatch(b, reply)];
-    }
-    const pipeline = this.redis.pipeline();
-    const commands = pipeline as unknown as VigilCommands;
-    for (const b of batches) commands.vigilBatch(...batchArgs(b, nowMs));
-    let replies: [Error | null, unknown][] | null;
-    try {
-      replies = await pipeline.exec();
-    } catch (err) {
-      throw unavailable(err);
-    }
-    if (!replies || replies.length !== batches.length) throw unavailable(new Error('pipeline returned no replies'));
-    return replies.map(([err, reply], i) => {
-      if (err) throw unavailable(err);
-      return parseBatch(batches[i]!, reply);
+      return checkReplies(await pipeline.exec(), batches.length);
     });
+    return replies.map((reply, i) => parseBatch(batches[i]!, reply));
+  }
+
+  /**
+   * Merges each subject's changes (delta.ts) with one `vigil_sync` call per subject, all pipelined
+   * (one round trip), and returns the merged state of the keys each delta touched.
+   */
+  async sync(deltas: SubjectDelta[], nowMs: number): Promise<SubjectSnapshot[]> {
+    if (deltas.length === 0) return [];
+    const calls = deltas.map((d) => syncArgs(d, nowMs));
+    const replies = await this.withLibrary(async () => {
+      const pipeline = this.redis.pipeline();
+      for (const [keys, args] of calls) pipeline.callBuffer('FCALL', 'vigil_sync', keys.length, ...keys, ...args);
+      return checkReplies(await pipeline.exec(), deltas.length);
+    });
+    return replies.map((reply, i) => parseSnapshot(deltas[i]!, reply, nowMs));
   }
 
   async mergePopulation(name: string, samples: number[], alpha: number, ttlMs: number, _nowMs: number): Promise<PopulationStats> {
-    const commands = this.redis as unknown as VigilCommands;
-    let reply: unknown;
-    try {
-      reply = await commands.vigilPopulation(`vigil:{pop}:${name}`, alpha, ttlArg(ttlMs), ...samples);
-    } catch (err) {
-      throw unavailable(err);
-    }
+    const reply = await this.fcall('vigil_population', [`vigil:{pop}:${name}`], [alpha, ttlArg(ttlMs), ...samples]);
     const [m, v, w] = strings(reply, 3);
     return { mean: Number(m), variance: Number(v), weight: Number(w) };
   }
 
   async liftPenalty(subject: string, nowMs: number): Promise<Penalty | null> {
-    let reply: unknown;
-    try {
-      reply = await (this.redis as unknown as VigilCommands).vigilLift(keyOf(subject, 'penalty'), keyOf(subject, 'strikes'), nowMs);
-    } catch (err) {
-      throw unavailable(err);
-    }
+    const reply = await this.fcall('vigil_lift', [keyOf(subject, 'penalty'), keyOf(subject, 'strikes')], [nowMs]);
     return parsePenalty(strings(reply, 6), 0);
   }
 
   async confirmStepUp(subject: string, creditMs: number, nowMs: number): Promise<boolean> {
-    let reply: unknown;
-    try {
-      reply = await (this.redis as unknown as VigilCommands).vigilConfirm(
-        keyOf(subject, 'penalty'),
-        keyOf(subject, 'credit'),
-        nowMs,
-        ttlArg(creditMs),
-      );
-    } catch (err) {
-      throw unavailable(err);
-    }
+    const reply = await this.fcall('vigil_confirm', [keyOf(subject, 'penalty'), keyOf(subject, 'credit')], [nowMs, ttlArg(creditMs)]);
     return reply === 1;
   }
 
@@ -334,11 +334,24 @@ export class RedisStore implements StateStore {
     }
   }
 
-  async close(): Promise<void> {
+  /** Drops the connection and opens a new one (a peer that stopped answering). */
+  reconnect(): void {
+    if (this.redis.status !== 'end') this.redis.disconnect(true);
+  }
+
+  /** QUIT, but never waits more than closeTimeoutMs for it (a frozen Redis must not hold up shutdown). */
+  async close(closeTimeoutMs = 1000): Promise<void> {
     if (this.redis.status === 'end') return;
+    let timer: NodeJS.Timeout | undefined;
+    const gaveUp = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, closeTimeoutMs);
+    });
     try {
-      await this.redis.quit();
+      await Promise.race([this.redis.quit().then(() => undefined), gaveUp]);
     } catch {
+      // Disconnected below either way.
+    } finally {
+      clearTimeout(timer);
       this.redis.disconnect();
     }
   }
@@ -417,7 +430,7 @@ function sortListed(list: ListedPenalty[]): ListedPenalty[] {
  * numkeys, KEYS and ARGV of one batch, as batch.lua's header lays them out. A sliding count and a
  * learning distinct pass two keys (window w, then w − 1); every other op passes one.
  */
-function batchArgs(b: Batch, nowMs: number): Arg[] {
+function batchArgs(b: Batch, nowMs: number): [string[], Arg[]] {
   const prefix = `vigil:{${b.subject}}`;
   const keys: string[] = [`${prefix}:penalty`, `${prefix}:strikes`, `${prefix}:credit`];
   const argv: Arg[] = [nowMs];
@@ -452,7 +465,111 @@ function batchArgs(b: Batch, nowMs: number): Arg[] {
   for (const r of rules) {
     argv.push(r.op, r.above, r.action, ttlArg(r.durationMs), r.detector, r.per ?? -1, r.perAtLeast ?? DEFAULT_PER_AT_LEAST);
   }
-  return [keys.length, ...keys, ...argv];
+  return [keys, argv];
+}
+
+/** The replies of a pipeline of `n` calls; the first error fails the whole call. */
+function checkReplies(replies: [Error | null, unknown][] | null, n: number): unknown[] {
+  if (!replies || replies.length !== n) throw new Error('pipeline returned no replies');
+  return replies.map(([err, reply]) => {
+    if (err) throw err;
+    return reply;
+  });
+}
+
+/** Redis's answer to FCALL of a function it does not have (FUNCTION FLUSH, a restart). */
+function isFunctionMissing(err: unknown): boolean {
+  return err instanceof Error && /function not found/i.test(err.message);
+}
+
+/**
+ * The `vigil` function library (Redis 7 FUNCTION LOAD): the shared helpers once, then one function per
+ * operation, each the body of its documented Lua file (KEYS and ARGV as the file's header lists them).
+ * Loaded once per connection instead of redefining every helper on every call as EVAL scripts do.
+ */
+export function vigilLibrary(): string {
+  const helpers = loadLua('prelude.lua', 'rate.lua', 'count.lua', 'distinct.lua', 'penalty.lua', 'escalation.lua', 'credit.lua');
+  const fn = (name: string, file: string): string =>
+    `redis.register_function('${name}', function(KEYS, ARGV)\n${loadLua(file)}\nend)\n`;
+  return [
+    '#!lua name=vigil',
+    helpers,
+    fn('vigil_batch', 'batch.lua'),
+    fn('vigil_sync', 'sync.lua'),
+    fn('vigil_population', 'population.lua'),
+    fn('vigil_lift', 'lift.lua'),
+    fn('vigil_confirm', 'confirm.lua'),
+  ].join('\n');
+}
+
+/** KEYS and ARGV of one `vigil_sync` call (lua/sync.lua's header). */
+function syncArgs(d: SubjectDelta, nowMs: number): [string[], Arg[]] {
+  const prefix = `vigil:{${d.subject}}`;
+  const keys = [`${prefix}:penalty`, `${prefix}:strikes`, `${prefix}:credit`];
+  const index = new Map<string, number>();
+  const keyIndex = (key: string): number => {
+    let i = index.get(key);
+    if (i === undefined) {
+      keys.push(key);
+      i = keys.length;
+      index.set(key, i);
+    }
+    return i;
+  };
+  const packed: Record<string, unknown> = {};
+  if (d.rates.length > 0) {
+    packed.r = d.rates.map((g) => {
+      const o = g.op;
+      return [
+        keyIndex(`${prefix}:rate:${g.name}`), o.bucketMs, o.alpha, g.by, o.priorMean, o.priorVariance, o.priorWeight,
+        o.varianceFloor, o.minCount, o.clampZ, ttlArg(o.ttlMs), o.maxEmpty ?? DEFAULT_MAX_EMPTY, o.skipLongGaps ? 1 : 0, g.atMs, g.lastMs,
+      ];
+    });
+  }
+  if (d.counts.size > 0) packed.c = [...d.counts].map(([suffix, c]) => [keyIndex(`${prefix}:${suffix}`), c.by, ttlArg(c.windowMs * 2)]);
+  if (d.hlls.size > 0) packed.h = [...d.hlls].map(([suffix, h]) => [keyIndex(`${prefix}:${suffix}`), ttlArg(h.windowMs * 2), ...h.members]);
+  const p = d.penalty;
+  if (p) packed.p = [p.action, p.untilMs, p.detector, p.score, p.sinceMs, p.level];
+  if (d.strikes) packed.s = [d.strikes.n, d.strikes.last, d.strikes.w];
+  if (d.creditUntilMs > 0) packed.k = d.creditUntilMs;
+  if (d.clearedSinceMs >= 0) packed.x = d.clearedSinceMs;
+  return [keys, [nowMs, JSON.stringify(packed)]];
+}
+
+/** A `vigil_sync` reply (Buffers) as the snapshot of the delta's keys. */
+function parseSnapshot(d: SubjectDelta, reply: unknown, nowMs: number): SubjectSnapshot {
+  if (!Array.isArray(reply) || !reply.every((x) => Buffer.isBuffer(x))) {
+    throw new StoreUnavailableError('error', 'redis: unexpected vigil_sync reply');
+  }
+  const r = reply as Buffer[];
+  const text = (i: number): string => r[i]?.toString('latin1') ?? '';
+  const head = Array.from({ length: 6 }, (_, i) => text(i));
+  const penalty = parsePenalty(head, 0);
+  const strikes = text(6) === '' ? null : { n: Number(text(6)), last: Number(text(7)), w: Number(text(8)) };
+  const snap: SubjectSnapshot = {
+    subject: d.subject,
+    penalty: penalty && penalty.untilMs > nowMs ? penalty : null,
+    strikes,
+    creditUntilMs: Number(text(9)),
+    rates: new Map(),
+    counts: new Map(),
+    hlls: new Map(),
+  };
+  // Keys come back in the order syncArgs put them in KEYS: rates (each name once), counts, hlls.
+  let at = 10;
+  for (const g of d.rates) {
+    if (snap.rates.has(g.name)) continue;
+    const f = Array.from({ length: 6 }, (_, i) => text(at + i));
+    at += 6;
+    snap.rates.set(g.name, f[0] === '' ? null : { b: Number(f[0]), c: Number(f[1]), m: Number(f[2]), v: Number(f[3]), n: Number(f[4]), x: f[5] === '' ? nowMs + ttlArg(g.op.ttlMs) : Number(f[5]) });
+  }
+  for (const suffix of d.counts.keys()) snap.counts.set(suffix, Number(text(at++)));
+  for (const suffix of d.hlls.keys()) {
+    const raw = r[at++];
+    snap.hlls.set(suffix, raw && raw.length > 0 ? decodeRedisHll(raw) : null);
+  }
+  if (at !== r.length) throw new StoreUnavailableError('error', `redis: vigil_sync reply has ${r.length} fields, expected ${at}`);
+  return snap;
 }
 
 function strings(reply: unknown, min: number): string[] {

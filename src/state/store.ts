@@ -17,6 +17,8 @@
  * credit whose stored expiry is ≤ nowMs counts as none, whatever Redis's own (wall-clock) TTL says.
  */
 
+import type { SubjectDelta, SubjectSnapshot } from './delta.js';
+
 /** RateOp.maxEmpty when not given. */
 export const DEFAULT_MAX_EMPTY = 60;
 /** PenaltyRule.perAtLeast when not given. */
@@ -284,6 +286,14 @@ export interface PopulationStats {
   variance: number;
   /** Samples merged so far (decayed). */
   weight: number;
+}
+
+/**
+ * A store that replicas share (Redis; a MemoryStore in tests): a StateStore that also merges the
+ * changes an in-process tier recorded (delta.ts) and answers with the merged state (tiered-store.ts).
+ */
+export interface SharedStore extends StateStore {
+  sync(deltas: SubjectDelta[], nowMs: number): Promise<SubjectSnapshot[]>;
 }
 
 export interface StateStore {

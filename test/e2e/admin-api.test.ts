@@ -12,7 +12,7 @@ import { compilePolicy } from '../../src/policy/load.js';
 import { createPseudonymizer } from '../../src/request/keyed-hash.js';
 import { MemoryStore } from '../../src/state/memory-store.js';
 import type { RedisStore } from '../../src/state/redis-store.js';
-import type { StateStore } from '../../src/state/store.js';
+import type { SharedStore } from '../../src/state/store.js';
 import type { RedisServer } from '../helpers/redis-server.js';
 import { startRedis } from '../helpers/redis-server.js';
 import type { TestVigil } from '../helpers/vigil.js';
@@ -42,10 +42,10 @@ afterEach(async () => {
   vigil = undefined;
 });
 
-async function setup(env: Record<string, string> = {}, store?: StateStore) {
+async function setup(env: Record<string, string> = {}, store?: SharedStore) {
   const clock = new ManualClock(T0);
   vigil = await startTestVigil({ clock, policy: compilePolicy(POLICY, 'admin-api.yaml'), env, ...(store ? { store } : {}) });
-  if (vigil.store.kind === 'redis') await (vigil.store.inner as RedisStore).redis.flushall();
+  if (vigil.store.kind === 'redis') await (vigil.shared.inner as RedisStore).redis.flushall();
   sim = new EnvoySim(vigil.target, { request_attributes: ['source.address'], message_timeout_ms: 1000 });
   return { clock, vigil, sim };
 }
@@ -184,7 +184,7 @@ test('a store that answers StoreUnavailableError gives 503 JSON and a warning; a
       const v = Reflect.get(target, prop, target) as unknown;
       return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
     },
-  }) as StateStore;
+  }) as SharedStore;
   await setup({ VIGIL_ADMIN_TOKEN: TOKEN }, flaky);
   assert.equal((await api('/admin/penalties')).status, 200);
   failure = new StoreUnavailableError('timeout', 'state store list: timed out');

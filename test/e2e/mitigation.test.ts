@@ -13,7 +13,7 @@ import { EnvoySim } from '../../src/envoy-sim/index.js';
 import type { SimResult } from '../../src/envoy-sim/index.js';
 import { compilePolicy } from '../../src/policy/load.js';
 import { createRedisStore } from '../../src/state/redis-store.js';
-import type { StateStore } from '../../src/state/store.js';
+import type { SharedStore } from '../../src/state/store.js';
 import type { RedisServer } from '../helpers/redis-server.js';
 import { startRedis } from '../helpers/redis-server.js';
 import type { TestVigil } from '../helpers/vigil.js';
@@ -71,7 +71,7 @@ for (const kind of ['memory', 'redis'] as const) {
 
     async function start(policyText: string, env: Record<string, string> = {}): Promise<Harness> {
       const clock = new ManualClock(T0);
-      const store: StateStore | undefined = redis ? createRedisStore(redis.url) : undefined;
+      const store: SharedStore | undefined = redis ? createRedisStore(redis.url) : undefined;
       vigil = await startTestVigil({ clock, env, policy: compilePolicy(policyText, 'mitigation.yaml'), ...(store ? { store } : {}) });
       const v = vigil;
       sim = new EnvoySim(v.target, { request_attributes: ['source.address'], message_timeout_ms: 2000 });

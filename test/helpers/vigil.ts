@@ -6,7 +6,7 @@ import { startVigil } from '../../src/main.js';
 import { createLogger } from '../../src/obs/logger.js';
 import type { Policy } from '../../src/policy/policy.js';
 import { parseSettings } from '../../src/settings.js';
-import type { StateStore } from '../../src/state/store.js';
+import type { SharedStore } from '../../src/state/store.js';
 
 /** Captures pino's JSON lines. */
 export class LogCapture extends Writable {
@@ -35,7 +35,7 @@ export interface TestVigil extends Vigil {
 
 /** vigil in-process on loopback port 0, logs captured, its own registry. */
 export async function startTestVigil(
-  opts: { env?: Record<string, string>; clock?: Clock; store?: StateStore; policy?: Policy } = {},
+  opts: { env?: Record<string, string>; clock?: Clock; store?: SharedStore; policy?: Policy } = {},
 ): Promise<TestVigil> {
   const settings = parseSettings({
     VIGIL_GRPC_ADDRESS: '127.0.0.1:0',

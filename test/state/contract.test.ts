@@ -152,15 +152,15 @@ describe('RedisStore only', () => {
     for (const k of keys) assert.ok((await redisStore.redis.pttl(k)) > 0, `${k} has no TTL`);
   });
 
-  it('reloads its scripts after SCRIPT FLUSH', async () => {
+  it('reloads its function library after FUNCTION FLUSH', async () => {
     await redisStore.redis.flushall();
     const batch: Batch = { subject: 'flush', ops: [countOp()] };
     await redisStore.run([batch], T0);
     await redisStore.mergePopulation('p', [1], 0.5, 60_000, T0);
-    await redisStore.redis.script('FLUSH');
+    await redisStore.redis.call('FUNCTION', 'FLUSH');
     const rs = await redisStore.run([batch, batch, { subject: 'other', ops: [countOp()] }], T0);
     assert.deepEqual(rs.map((r) => r.results[0]?.score), [2, 3, 1]);
-    await redisStore.redis.script('FLUSH');
+    await redisStore.redis.call('FUNCTION', 'FLUSH');
     const pop = await redisStore.mergePopulation('p', [3], 0.5, 60_000, T0);
     assert.equal(pop.mean, 2);
   });

@@ -1,0 +1,377 @@
+/**
+ * TieredStore: the request path's StateStore when replicas share a store (Redis). It never waits on the
+ * network: every batch runs on an in-process tier (a MemoryStore, the same maths as everywhere), and a
+ * sync loop carries the changes to the shared store and the merged state back.
+ *
+ *   run(batches)   the tier answers at once; each batch's changes are recorded as the subject's
+ *                  delta (delta.ts): rate increments per bucket, counts, HyperLogLog members, penalties
+ *                  set, strikes, credit, cleared challenges.
+ *   sync           at most every syncMs of vigil's clock (driven by run and by tick, so a manual clock
+ *                  drives it in tests and replay), one SharedStore.sync call with every dirty subject's
+ *                  delta: one pipelined round trip. The shared store merges them (counts add, registers
+ *                  merge, the stronger penalty wins, …) and replies with the merged state, which
+ *                  replaces the tier's for those keys; changes recorded while the sync was in flight
+ *                  are applied again on top. With one replica the merged state is the tier's own, so
+ *                  decisions are exactly those of the embedded store.
+ *   new subjects   a subject the tier has not synced yet (new, evicted, or idle since before the last
+ *                  sync) is decided from the tier alone, and asks for an early sync so its shared state
+ *                  arrives one round trip later instead of one interval later (docs/architecture.md
+ *                  states what this lets through).
+ *   failures       a sync that could not be sent keeps its changes for the next one (backoff doubles
+ *                  from syncMs to maxBackoffMs); one that was sent but got no answer (deadline, dropped
+ *                  connection) may have been applied, so its changes are not sent again (counting them
+ *                  twice would raise false positives; losing one interval's worth under-counts instead)
+ *                  and the connection is reset. Decisions go on from the tier meanwhile; `degraded`
+ *                  says so.
+ *   memory         at most maxSubjects subjects; beyond that the least recently used subjects whose
+ *                  changes have been synced are dropped from the tier (never one with unsent changes,
+ *                  unless the tier holds twice maxSubjects while the shared store is away).
+ *
+ * Admin calls (list, inspect, lift) flush first and then go to the shared store; lift and the
+ * upstream's step-up confirmation also apply to the tier at once.
+ */
+import { concatDeltas, emptyDelta, lastGroup, strongerPenalty, type SubjectDelta } from './delta.js';
+import { MemoryStore } from './memory-store.js';
+import type { Batch, BatchResult, ListedPenalty, Penalty, PopulationStats, SharedStore, StateStore, SubjectState } from './store.js';
+
+export interface TierOptions {
+  /** Interval between syncs, on vigil's clock. */
+  syncMs: number;
+  /** Subjects held in the tier. Default 100_000. */
+  maxSubjects?: number;
+  /** A sync with no answer after this long (wall clock) is abandoned. Default 2000 ms. */
+  deadlineMs?: number;
+  /** Longest wait between failed syncs. Default 5000 ms. */
+  maxBackoffMs?: number;
+  /** Told after every sync attempt (metrics, logs). */
+  onSync?: (report: SyncReport) => void;
+  /** Resets the shared store's connection after an unanswered sync. */
+  resetConnection?: () => void;
+  /** Whether the shared store can take a call now (false: keep the changes, do not send). */
+  canSend?: () => boolean;
+}
+
+export interface SyncReport {
+  ok: boolean;
+  /** Subjects sent. */
+  subjects: number;
+  /** What went wrong: 'not-ready' (kept for the next sync), 'timeout' or 'error' (dropped). */
+  failure?: 'not-ready' | 'timeout' | 'error';
+  error?: unknown;
+  /** Subjects whose unsent changes were dropped (unanswered sync, or eviction under pressure). */
+  dropped: number;
+}
+
+interface Entry {
+  /** Every key the tier holds for the subject (to forget it on eviction). */
+  keys: Set<string>;
+  pending: SubjectDelta | null;
+  inflight: SubjectDelta | null;
+  /** Clock time of the sync that last refreshed it, or -Infinity. */
+  syncedAtMs: number;
+}
+
+export class TieredStore implements StateStore {
+  readonly kind: StateStore['kind'];
+  readonly local = new MemoryStore({ maxKeys: Number.MAX_SAFE_INTEGER });
+  private readonly entries = new Map<string, Entry>();
+  private readonly syncMs: number;
+  private readonly maxSubjects: number;
+  private readonly deadlineMs: number;
+  private readonly maxBackoffMs: number;
+  private syncing: Promise<void> | null = null;
+  private lastSyncAtMs = -Infinity;
+  private nextAttemptMs = -Infinity;
+  private failures = 0;
+  private lastOkAtMs = -Infinity;
+  private earlyWanted = false;
+  private latestMs = -Infinity;
+  /** Least clock time between an early sync (for a subject not in the last sync) and the one before. */
+  private readonly earlyMs: number;
+
+  constructor(
+    readonly shared: SharedStore,
+    private readonly opts: TierOptions,
+  ) {
+    this.kind = shared.kind;
+    this.syncMs = Math.max(1, opts.syncMs);
+    this.maxSubjects = Math.max(1, opts.maxSubjects ?? 100_000);
+    this.deadlineMs = opts.deadlineMs ?? 2000;
+    this.maxBackoffMs = opts.maxBackoffMs ?? 5000;
+    this.earlyMs = Math.max(1, Math.floor(this.syncMs / 10));
+  }
+
+  /** Subjects held, and those with changes not yet merged into the shared store. */
+  get subjects(): number {
+    return this.entries.size;
+  }
+  get dirty(): number {
+    let n = 0;
+    for (const e of this.entries.values()) if (e.pending || e.inflight) n++;
+    return n;
+  }
+  /** Clock time since the last successful sync (0 before the first attempt). */
+  lagMs(nowMs: number): number {
+    return this.lastOkAtMs === -Infinity ? (this.lastSyncAtMs === -Infinity ? 0 : nowMs - this.lastSyncAtMs) : Math.max(0, nowMs - this.lastOkAtMs);
+  }
+  /** 'store-sync' while the last sync failed (decisions are this replica's own view), else null. */
+  get degraded(): string | null {
+    return this.failures > 0 ? 'store-sync' : null;
+  }
+
+  async run(batches: Batch[], nowMs: number): Promise<BatchResult[]> {
+    const results = this.local.runNow(batches, nowMs);
+    for (let i = 0; i < batches.length; i++) this.record(batches[i]!, results[i]!, nowMs);
+    this.tick(nowMs);
+    return results;
+  }
+
+  /** Starts a sync when one is due on the clock (or a new subject wants one), unless one is running. */
+  tick(nowMs: number): void {
+    if (nowMs > this.latestMs) this.latestMs = nowMs;
+    if (this.syncing || nowMs < this.nextAttemptMs) return;
+    const since = nowMs - this.lastSyncAtMs;
+    if (since >= this.syncMs || (this.earlyWanted && since >= this.earlyMs)) void this.syncNow(nowMs);
+  }
+
+  /** Syncs now (waiting for one in flight first), at nowMs or the latest time seen; never rejects. */
+  async flush(nowMs = this.latestMs): Promise<void> {
+    if (this.syncing) await this.syncing;
+    if (nowMs === -Infinity) return;
+    await this.syncNow(nowMs);
+  }
+
+  private syncNow(nowMs: number): Promise<void> {
+    this.syncing ??= this.syncOnce(nowMs).finally(() => {
+      this.syncing = null;
+    });
+    return this.syncing;
+  }
+
+  private async syncOnce(nowMs: number): Promise<void> {
+    this.lastSyncAtMs = nowMs;
+    this.earlyWanted = false;
+    const sent: Entry[] = [];
+    const deltas: SubjectDelta[] = [];
+    for (const e of this.entries.values()) {
+      if (!e.pending) continue;
+      e.inflight = e.pending;
+      e.pending = null;
+      sent.push(e);
+      deltas.push(e.inflight);
+    }
+    if (deltas.length === 0) {
+      this.lastOkAtMs = nowMs;
+      this.evict(nowMs);
+      return;
+    }
+    const report: SyncReport = { ok: true, subjects: deltas.length, dropped: 0 };
+    if (this.opts.canSend && !this.opts.canSend()) {
+      for (const e of sent) this.putBack(e, nowMs);
+      this.failed(report, 'not-ready', undefined, nowMs);
+      return;
+    }
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const deadline = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(Object.assign(new Error(`sync: no answer after ${this.deadlineMs} ms`), { timeout: true })), this.deadlineMs);
+      });
+      const snapshots = await Promise.race([this.shared.sync(deltas, nowMs), deadline]);
+      for (let i = 0; i < sent.length; i++) {
+        const e = sent[i]!;
+        const d = e.inflight!;
+        e.inflight = null;
+        this.local.importSnapshot(snapshots[i]!, d, this.latestMs);
+        if (e.pending) this.local.applyDelta(e.pending, this.latestMs);
+        e.syncedAtMs = nowMs;
+      }
+      this.failures = 0;
+      this.nextAttemptMs = -Infinity;
+      this.lastOkAtMs = nowMs;
+      this.evict(nowMs);
+      this.opts.onSync?.(report);
+    } catch (err) {
+      // Sent, but no answer: the store may have merged it. Do not send it again (see the header).
+      for (const e of sent) e.inflight = null;
+      report.dropped = sent.length;
+      const timedOut = (err as { timeout?: boolean }).timeout === true;
+      if (timedOut) this.opts.resetConnection?.();
+      this.failed(report, timedOut ? 'timeout' : 'error', err, nowMs);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private failed(report: SyncReport, failure: NonNullable<SyncReport['failure']>, error: unknown, nowMs: number): void {
+    this.failures++;
+    this.nextAttemptMs = nowMs + Math.min(this.maxBackoffMs, this.syncMs * 2 ** Math.min(this.failures - 1, 16));
+    report.ok = false;
+    report.failure = failure;
+    if (error !== undefined) report.error = error;
+    report.dropped += this.evict(nowMs);
+    this.opts.onSync?.(report);
+  }
+
+  /** An unsent delta goes back in front of the changes made since. */
+  private putBack(e: Entry, nowMs: number): void {
+    const d = e.inflight!;
+    e.inflight = null;
+    e.pending = e.pending ? concatDeltas(d, e.pending, nowMs) : d;
+  }
+
+  /** Drops least recently used subjects beyond maxSubjects; returns how many lost unsent changes. */
+  private evict(nowMs: number): number {
+    let over = this.entries.size - this.maxSubjects;
+    if (over <= 0) return 0;
+    const pressure = this.entries.size >= 2 * this.maxSubjects;
+    let lost = 0;
+    for (const [subject, e] of this.entries) {
+      if (over <= 0) break;
+      if (e.inflight) continue;
+      if (e.pending && !pressure) continue;
+      if (e.pending) lost++;
+      this.forget(subject, e);
+      over--;
+    }
+    void nowMs;
+    return lost;
+  }
+
+  private forget(subject: string, e: Entry): void {
+    this.local.forget(e.keys);
+    this.local.forget([`vigil:{${subject}}:penalty`, `vigil:{${subject}}:strikes`, `vigil:{${subject}}:credit`]);
+    this.entries.delete(subject);
+  }
+
+  /** The subject's entry, most recently used now. */
+  private touch(subject: string, nowMs: number): Entry {
+    let e = this.entries.get(subject);
+    if (e) {
+      this.entries.delete(subject);
+    } else {
+      e = { keys: new Set(), pending: null, inflight: null, syncedAtMs: -Infinity };
+    }
+    this.entries.set(subject, e);
+    // Not refreshed by the latest sync: new here, evicted, or idle since. Fetch its shared state soon.
+    if (e.syncedAtMs < this.lastSyncAtMs || e.syncedAtMs === -Infinity) {
+      if (!e.inflight) this.earlyWanted = true;
+    }
+    void nowMs;
+    return e;
+  }
+
+  /** Adds one batch's changes (and its result's penalty, strikes and credit) to the subject's delta. */
+  private record(batch: Batch, result: BatchResult, nowMs: number): void {
+    const e = this.touch(batch.subject, nowMs);
+    const d = (e.pending ??= emptyDelta(batch.subject));
+    const prefix = `vigil:{${batch.subject}}`;
+    for (const op of batch.ops) {
+      if (op.kind === 'rate') {
+        const by = op.by ?? 1;
+        const last = lastGroup(d.rates, op.name);
+        if (last && Math.floor(last.atMs / op.bucketMs) === Math.floor(nowMs / op.bucketMs) && nowMs >= last.atMs) {
+          last.by += by;
+          last.lastMs = nowMs;
+        } else {
+          d.rates.push({ name: op.name, op, atMs: nowMs, lastMs: nowMs, by });
+          e.keys.add(`${prefix}:rate:${op.name}`);
+        }
+      } else if (op.kind === 'count') {
+        const w = Math.floor(nowMs / op.windowMs);
+        addCount(d, e, prefix, op.name, w, op.windowMs, op.by ?? 1, nowMs);
+        if (op.sliding) addCount(d, e, prefix, op.name, w - 1, op.windowMs, 0, nowMs);
+      } else {
+        if (op.member === '') continue;
+        const w = Math.floor(nowMs / op.windowMs);
+        addMember(d, e, prefix, op.name, w, op.windowMs, op.member, nowMs);
+        if (op.learn) addMember(d, e, prefix, op.name, w - 1, op.windowMs, '', nowMs);
+      }
+    }
+    if (result.cleared) {
+      d.clearedSinceMs = nowMs;
+      if (d.penalty?.action === 'challenge') d.penalty = null;
+      d.creditUntilMs = Math.max(d.creditUntilMs, result.creditUntilMs);
+    }
+    const p = result.penalty;
+    if (p && p.sinceMs === nowMs && result.fired.length > 0) {
+      d.penalty = strongerPenalty(d.penalty, p);
+      if (batch.escalation) d.strikes = this.local.strikesOf(batch.subject, nowMs);
+    }
+  }
+
+  mergePopulation(name: string, samples: number[], alpha: number, ttlMs: number, nowMs: number): Promise<PopulationStats> {
+    return this.shared.mergePopulation(name, samples, alpha, ttlMs, nowMs);
+  }
+
+  /** Lifts in the shared store (after a flush, so no unsent penalty comes back) and in the tier. */
+  async liftPenalty(subject: string, nowMs: number): Promise<Penalty | null> {
+    await this.flush(nowMs);
+    const e = this.entries.get(subject);
+    if (e?.pending) {
+      e.pending.penalty = null;
+      e.pending.strikes = null;
+    }
+    const lifted = await this.shared.liftPenalty(subject, nowMs);
+    const local = await this.local.liftPenalty(subject, nowMs);
+    return lifted ?? local;
+  }
+
+  /** The upstream confirmed a step-up: cleared in the tier now, merged into the shared store at the next sync. */
+  async confirmStepUp(subject: string, creditMs: number, nowMs: number): Promise<boolean> {
+    const cleared = await this.local.confirmStepUp(subject, creditMs, nowMs);
+    if (cleared) {
+      const e = this.touch(subject, nowMs);
+      const d = (e.pending ??= emptyDelta(subject));
+      d.clearedSinceMs = nowMs;
+      if (d.penalty?.action === 'challenge') d.penalty = null;
+      d.creditUntilMs = Math.max(d.creditUntilMs, nowMs + Math.max(1, Math.ceil(creditMs)));
+      this.tick(nowMs);
+    }
+    return cleared;
+  }
+
+  async listPenalties(nowMs: number, limit: number): Promise<ListedPenalty[]> {
+    await this.flush(nowMs);
+    return this.shared.listPenalties(nowMs, limit);
+  }
+
+  async inspect(subject: string, nowMs: number): Promise<SubjectState> {
+    await this.flush(nowMs);
+    return this.shared.inspect(subject, nowMs);
+  }
+
+  ping(): Promise<void> {
+    return this.shared.ping();
+  }
+
+  /** Flushes what it can (bounded by the sync deadline), then closes the shared store. */
+  async close(): Promise<void> {
+    await this.flush();
+    await this.local.close();
+    await this.shared.close();
+  }
+}
+
+function addCount(d: SubjectDelta, e: Entry, prefix: string, name: string, w: number, windowMs: number, by: number, nowMs: number): void {
+  const suffix = `count:${name}:${w}`;
+  const have = d.counts.get(suffix);
+  if (have) have.by += by;
+  else {
+    d.counts.set(suffix, { name, w, windowMs, by, atMs: nowMs });
+    e.keys.add(`${prefix}:${suffix}`);
+  }
+}
+
+function addMember(d: SubjectDelta, e: Entry, prefix: string, name: string, w: number, windowMs: number, member: string, nowMs: number): void {
+  const suffix = `hll:${name}:${w}`;
+  let have = d.hlls.get(suffix);
+  if (!have) {
+    have = { name, w, windowMs, members: new Set(), lastMs: nowMs };
+    d.hlls.set(suffix, have);
+    e.keys.add(`${prefix}:${suffix}`);
+  }
+  if (member !== '') {
+    have.members.add(member);
+    have.lastMs = nowMs;
+  }
+}
