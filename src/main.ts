@@ -260,6 +260,7 @@ function createTier(shared: GuardedStore, redis: SharedStore, settings: Settings
   const tier: TieredStore = new TieredStore(shared, {
     syncMs: settings.syncMs,
     maxSubjects: settings.tierMaxSubjects,
+    wallMs: () => performance.now(),
     onSync,
     ...(redis instanceof RedisStore
       ? { canSend: () => redis.status === 'ready', resetConnection: () => redis.reconnect() }

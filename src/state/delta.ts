@@ -166,3 +166,27 @@ export function lastGroup(groups: RateGroup[], name: string): RateGroup | undefi
   for (let i = groups.length - 1; i >= 0; i--) if (groups[i]!.name === name) return groups[i];
   return undefined;
 }
+
+/**
+ * Penalties set or lifted anywhere, as every replica learns them at its next sync whether or not it
+ * is busy with the subject (a penalty must not wait for the subject's next request to cross replicas).
+ * penalty null: lifted by an operator.
+ */
+export interface PenaltyEvent {
+  subject: string;
+  penalty: Penalty | null;
+}
+
+export interface SyncResult {
+  /** One per delta, in order. */
+  snapshots: SubjectSnapshot[];
+  /** Penalty events after the cursor given, oldest first (at most a bounded number). */
+  events: PenaltyEvent[];
+  /** Pass it to the next sync. */
+  cursor: string;
+}
+
+/** The cursor of a replica that has seen no event yet: it reads the most recent ones kept. */
+export const FIRST_CURSOR = '-';
+/** Penalty events the shared store keeps (and a sync reads at most). */
+export const EVENTS_KEPT = 10_000;

@@ -2,7 +2,7 @@ import CircuitBreaker from 'opossum';
 import { StoreUnavailableError } from '../errors.js';
 import type { Logger } from '../obs/logger.js';
 import type { Metrics } from '../obs/metrics.js';
-import type { SubjectDelta, SubjectSnapshot } from './delta.js';
+import type { SubjectDelta, SyncResult } from './delta.js';
 import type { Batch, BatchResult, ListedPenalty, Penalty, PopulationStats, SharedStore, StateStore, SubjectState } from './store.js';
 
 export interface GuardOptions {
@@ -117,9 +117,9 @@ export class GuardedStore implements SharedStore {
    * The tier's sync: not through the breaker or its deadline (the tier has its own deadline and
    * backoff, and a sync abandoned at a short deadline may still have been applied), but timed.
    */
-  async sync(deltas: SubjectDelta[], nowMs: number): Promise<SubjectSnapshot[]> {
+  async sync(deltas: SubjectDelta[], nowMs: number, cursor: string): Promise<SyncResult> {
     const started = process.hrtime.bigint();
-    const out = await this.inner.sync(deltas, nowMs);
+    const out = await this.inner.sync(deltas, nowMs, cursor);
     if (this.kind !== 'memory') this.metrics.storeSeconds.observe({ call: 'sync' }, Number(process.hrtime.bigint() - started) / 1e9);
     return out;
   }

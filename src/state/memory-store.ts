@@ -22,7 +22,7 @@
  * `sweepPerCall` keys (default 16) per call, resuming where it stopped. Worst case per key: a dense
  * HyperLogLog, 16 KiB; the rest are a few hundred bytes.
  */
-import { strongerPenalty, strongerStrikes, type SubjectDelta, type SubjectSnapshot, type Strikes } from './delta.js';
+import { EVENTS_KEPT, strongerPenalty, strongerStrikes, type PenaltyEvent, type SubjectDelta, type SubjectSnapshot, type Strikes, type SyncResult } from './delta.js';
 import { HyperLogLog } from './hyperloglog.js';
 import {
   DEFAULT_MAX_EMPTY,
@@ -193,12 +193,25 @@ export class MemoryStore implements StateStore {
    * As a shared store (tests, and the contract suite's second backend for the tier): merges each
    * replica's changes (delta.ts) and answers with what it then holds for those keys.
    */
-  async sync(deltas: SubjectDelta[], nowMs: number): Promise<SubjectSnapshot[]> {
+  async sync(deltas: SubjectDelta[], nowMs: number, cursor: string): Promise<SyncResult> {
     this.tick(nowMs);
-    return deltas.map((d) => {
+    const snapshots = deltas.map((d) => {
       this.applyDelta(d, nowMs);
+      if (d.penalty) this.addEvent({ subject: d.subject, penalty: { ...d.penalty } });
       return this.snapshot(d, nowMs);
     });
+    const after = cursor === '-' ? 0 : Number(cursor);
+    const events = this.events.filter((e) => e.id > after);
+    const last = this.events[this.events.length - 1];
+    return { snapshots, events: events.map(({ subject, penalty }) => ({ subject, penalty })), cursor: last ? String(last.id) : cursor };
+  }
+
+  private readonly events: Array<PenaltyEvent & { id: number }> = [];
+  private eventId = 0;
+
+  private addEvent(e: PenaltyEvent): void {
+    this.events.push({ ...e, id: ++this.eventId });
+    if (this.events.length > EVENTS_KEPT) this.events.shift();
   }
 
   /** Merges one subject's changes into this store with delta.ts's rules (lua/sync.lua does the same). */
@@ -353,6 +366,7 @@ export class MemoryStore implements StateStore {
     const p = held?.t === 'penalty' && held.p.untilMs > nowMs ? { ...held.p } : null;
     this.map.delete(key);
     this.map.delete(`vigil:{${subject}}:strikes`);
+    this.addEvent({ subject, penalty: null });
     return p;
   }
 

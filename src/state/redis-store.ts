@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { Redis, type RedisOptions } from 'ioredis';
 import { StoreUnavailableError } from '../errors.js';
 import { luaDir } from '../paths.js';
-import type { SubjectDelta, SubjectSnapshot } from './delta.js';
+import { EVENTS_KEPT, FIRST_CURSOR, type PenaltyEvent, type SubjectDelta, type SubjectSnapshot, type SyncResult } from './delta.js';
 import { decodeRedisHll } from './redis-hll.js';
 import { DEFAULT_MAX_EMPTY, DEFAULT_PER_AT_LEAST, PENALTY_ORDER } from './store.js';
 import type {
@@ -199,15 +199,20 @@ export class RedisStore implements StateStore {
    * Merges each subject's changes (delta.ts) with one `vigil_sync` call per subject, all pipelined
    * (one round trip), and returns the merged state of the keys each delta touched.
    */
-  async sync(deltas: SubjectDelta[], nowMs: number): Promise<SubjectSnapshot[]> {
-    if (deltas.length === 0) return [];
+  async sync(deltas: SubjectDelta[], nowMs: number, cursor: string): Promise<SyncResult> {
     const calls = deltas.map((d) => syncArgs(d, nowMs));
+    const set = deltas.filter((d) => d.penalty !== null);
     const replies = await this.withLibrary(async () => {
       const pipeline = this.redis.pipeline();
       for (const [keys, args] of calls) pipeline.callBuffer('FCALL', 'vigil_sync', keys.length, ...keys, ...args);
-      return checkReplies(await pipeline.exec(), deltas.length);
+      for (const d of set) pipeline.xadd(EVENTS_KEY, 'MAXLEN', '~', EVENTS_KEPT, '*', ...eventFields(d.subject, d.penalty));
+      if (set.length > 0) pipeline.pexpire(EVENTS_KEY, EVENTS_TTL_MS);
+      pipeline.xrange(EVENTS_KEY, cursor === FIRST_CURSOR ? '-' : `(${cursor}`, '+', 'COUNT', EVENTS_KEPT);
+      return checkReplies(await pipeline.exec(), calls.length + set.length + (set.length > 0 ? 1 : 0) + 1);
     });
-    return replies.map((reply, i) => parseSnapshot(deltas[i]!, reply, nowMs));
+    const snapshots = deltas.map((d, i) => parseSnapshot(d, replies[i], nowMs));
+    const { events, last } = parseEvents(replies[replies.length - 1]);
+    return { snapshots, events, cursor: last ?? cursor };
   }
 
   async mergePopulation(name: string, samples: number[], alpha: number, ttlMs: number, _nowMs: number): Promise<PopulationStats> {
@@ -216,8 +221,14 @@ export class RedisStore implements StateStore {
     return { mean: Number(m), variance: Number(v), weight: Number(w) };
   }
 
+  /** Lifts, and records the lift as a penalty event so every replica's tier drops its copy. */
   async liftPenalty(subject: string, nowMs: number): Promise<Penalty | null> {
     const reply = await this.fcall('vigil_lift', [keyOf(subject, 'penalty'), keyOf(subject, 'strikes')], [nowMs]);
+    try {
+      await this.redis.pipeline().xadd(EVENTS_KEY, 'MAXLEN', '~', EVENTS_KEPT, '*', ...eventFields(subject, null)).pexpire(EVENTS_KEY, EVENTS_TTL_MS).exec();
+    } catch (err) {
+      throw unavailable(err);
+    }
     return parsePenalty(strings(reply, 6), 0);
   }
 
@@ -360,6 +371,46 @@ export class RedisStore implements StateStore {
 /** A subject's key: vigil:{<subject>}:<name>. */
 function keyOf(subject: string, name: string): string {
   return `vigil:{${subject}}:${name}`;
+}
+
+/**
+ * The penalty events every replica reads at its sync (delta.ts PenaltyEvent): a capped stream in a slot
+ * of its own, kept a day after the last event.
+ */
+const EVENTS_KEY = 'vigil:{events}:penalties';
+const EVENTS_TTL_MS = 86_400_000;
+
+function eventFields(subject: string, p: Penalty | null): Arg[] {
+  if (!p) return ['s', subject, 'lift', 1];
+  return ['s', subject, 'a', p.action, 'u', p.untilMs, 'd', p.detector, 'c', p.score, 'i', p.sinceMs, 'l', p.level];
+}
+
+/** XRANGE's entries as events, and the last entry's id. */
+function parseEvents(reply: unknown): { events: PenaltyEvent[]; last: string | null } {
+  const events: PenaltyEvent[] = [];
+  let last: string | null = null;
+  if (!Array.isArray(reply)) return { events, last };
+  for (const entry of reply as Array<[string, string[]]>) {
+    const [id, list] = entry;
+    last = id;
+    const f = new Map<string, string>();
+    for (let i = 0; i + 1 < list.length; i += 2) f.set(list[i]!, list[i + 1]!);
+    const subject = f.get('s');
+    if (subject === undefined) continue;
+    const action = f.get('a');
+    if (f.has('lift') || action === undefined || !PENALTY_ORDER.includes(action as PenaltyAction)) {
+      events.push({ subject, penalty: null });
+      continue;
+    }
+    events.push({
+      subject,
+      penalty: {
+        action: action as PenaltyAction, untilMs: Number(f.get('u')), detector: f.get('d') ?? '', score: Number(f.get('c')),
+        sinceMs: Number(f.get('i')), level: Number(f.get('l') ?? 0),
+      },
+    });
+  }
+  return { events, last };
 }
 
 /** The penalty hash's fields, in penalty.lua's order. */

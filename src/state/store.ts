@@ -17,7 +17,7 @@
  * credit whose stored expiry is ≤ nowMs counts as none, whatever Redis's own (wall-clock) TTL says.
  */
 
-import type { SubjectDelta, SubjectSnapshot } from './delta.js';
+import type { SubjectDelta, SyncResult } from './delta.js';
 
 /** RateOp.maxEmpty when not given. */
 export const DEFAULT_MAX_EMPTY = 60;
@@ -293,7 +293,11 @@ export interface PopulationStats {
  * changes an in-process tier recorded (delta.ts) and answers with the merged state (tiered-store.ts).
  */
 export interface SharedStore extends StateStore {
-  sync(deltas: SubjectDelta[], nowMs: number): Promise<SubjectSnapshot[]>;
+  /**
+   * Merges the deltas (delta.ts), records the penalties they set as events, and answers with the
+   * merged snapshots and the penalty events after `cursor` (lifts by operators included).
+   */
+  sync(deltas: SubjectDelta[], nowMs: number, cursor: string): Promise<SyncResult>;
 }
 
 export interface StateStore {

@@ -30,7 +30,7 @@
  * Admin calls (list, inspect, lift) flush first and then go to the shared store; lift and the
  * upstream's step-up confirmation also apply to the tier at once.
  */
-import { concatDeltas, emptyDelta, lastGroup, strongerPenalty, type SubjectDelta } from './delta.js';
+import { FIRST_CURSOR, concatDeltas, emptyDelta, lastGroup, strongerPenalty, type PenaltyEvent, type SubjectDelta } from './delta.js';
 import { MemoryStore } from './memory-store.js';
 import type { Batch, BatchResult, ListedPenalty, Penalty, PopulationStats, SharedStore, StateStore, SubjectState } from './store.js';
 
@@ -45,6 +45,12 @@ export interface TierOptions {
   maxBackoffMs?: number;
   /** Told after every sync attempt (metrics, logs). */
   onSync?: (report: SyncReport) => void;
+  /**
+   * A monotonic wall clock (ms) for the backoff after failures, which is about sparing a struggling
+   * store in real time, not about decisions; main gives performance.now. Default: the backoff
+   * runs on vigil's clock instead.
+   */
+  wallMs?: () => number;
   /** Resets the shared store's connection after an unanswered sync. */
   resetConnection?: () => void;
   /** Whether the shared store can take a call now (false: keep the changes, do not send). */
@@ -86,6 +92,8 @@ export class TieredStore implements StateStore {
   private lastOkAtMs = -Infinity;
   private earlyWanted = false;
   private latestMs = -Infinity;
+  /** Where this replica is in the shared store's penalty events. */
+  private cursor = FIRST_CURSOR;
   /** Least clock time between an early sync (for a subject not in the last sync) and the one before. */
   private readonly earlyMs: number;
 
@@ -114,9 +122,12 @@ export class TieredStore implements StateStore {
   lagMs(nowMs: number): number {
     return this.lastOkAtMs === -Infinity ? (this.lastSyncAtMs === -Infinity ? 0 : nowMs - this.lastSyncAtMs) : Math.max(0, nowMs - this.lastOkAtMs);
   }
-  /** 'store-sync' while the last sync failed (decisions are this replica's own view), else null. */
+  /**
+   * 'store-sync' while the shared store cannot be reached (the last sync failed, or the connection is
+   * down): decisions are then this replica's own view. Else null.
+   */
   get degraded(): string | null {
-    return this.failures > 0 ? 'store-sync' : null;
+    return this.failures > 0 || (this.opts.canSend !== undefined && !this.opts.canSend()) ? 'store-sync' : null;
   }
 
   async run(batches: Batch[], nowMs: number): Promise<BatchResult[]> {
@@ -129,7 +140,12 @@ export class TieredStore implements StateStore {
   /** Starts a sync when one is due on the clock (or a new subject wants one), unless one is running. */
   tick(nowMs: number): void {
     if (nowMs > this.latestMs) this.latestMs = nowMs;
-    if (this.syncing || nowMs < this.nextAttemptMs) return;
+    if (this.syncing) return;
+    if (this.failures > 0) {
+      // Retrying: when the backoff has passed, whatever the clock says (a manual clock may stand still).
+      if (this.wall(nowMs) >= this.nextAttemptMs) void this.syncNow(nowMs);
+      return;
+    }
     const since = nowMs - this.lastSyncAtMs;
     if (since >= this.syncMs || (this.earlyWanted && since >= this.earlyMs)) void this.syncNow(nowMs);
   }
@@ -160,11 +176,6 @@ export class TieredStore implements StateStore {
       sent.push(e);
       deltas.push(e.inflight);
     }
-    if (deltas.length === 0) {
-      this.lastOkAtMs = nowMs;
-      this.evict(nowMs);
-      return;
-    }
     const report: SyncReport = { ok: true, subjects: deltas.length, dropped: 0 };
     if (this.opts.canSend && !this.opts.canSend()) {
       for (const e of sent) this.putBack(e, nowMs);
@@ -176,7 +187,8 @@ export class TieredStore implements StateStore {
       const deadline = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(Object.assign(new Error(`sync: no answer after ${this.deadlineMs} ms`), { timeout: true })), this.deadlineMs);
       });
-      const snapshots = await Promise.race([this.shared.sync(deltas, nowMs), deadline]);
+      const { snapshots, events, cursor } = await Promise.race([this.shared.sync(deltas, nowMs, this.cursor), deadline]);
+      this.cursor = cursor;
       for (let i = 0; i < sent.length; i++) {
         const e = sent[i]!;
         const d = e.inflight!;
@@ -185,6 +197,7 @@ export class TieredStore implements StateStore {
         if (e.pending) this.local.applyDelta(e.pending, this.latestMs);
         e.syncedAtMs = nowMs;
       }
+      for (const ev of events) this.applyEvent(ev);
       this.failures = 0;
       this.nextAttemptMs = -Infinity;
       this.lastOkAtMs = nowMs;
@@ -204,12 +217,39 @@ export class TieredStore implements StateStore {
 
   private failed(report: SyncReport, failure: NonNullable<SyncReport['failure']>, error: unknown, nowMs: number): void {
     this.failures++;
-    this.nextAttemptMs = nowMs + Math.min(this.maxBackoffMs, this.syncMs * 2 ** Math.min(this.failures - 1, 16));
+    this.nextAttemptMs = this.wall(nowMs) + Math.min(this.maxBackoffMs, this.syncMs * 2 ** Math.min(this.failures - 1, 16));
     report.ok = false;
     report.failure = failure;
     if (error !== undefined) report.error = error;
     report.dropped += this.evict(nowMs);
     this.opts.onSync?.(report);
+  }
+
+  /**
+   * A penalty set or lifted on any replica: taken into the tier at once, for subjects it holds or not,
+   * so the next request of that subject here is decided with it.
+   */
+  private applyEvent(ev: PenaltyEvent): void {
+    const nowMs = this.latestMs;
+    if (ev.penalty === null) {
+      const e = this.entries.get(ev.subject);
+      if (!e) return;
+      if (e.pending) {
+        e.pending.penalty = null;
+        e.pending.strikes = null;
+      }
+      void this.local.liftPenalty(ev.subject, nowMs);
+      return;
+    }
+    if (!(ev.penalty.untilMs > nowMs)) return;
+    if (!this.entries.has(ev.subject)) {
+      this.entries.set(ev.subject, { keys: new Set(), pending: null, inflight: null, syncedAtMs: -Infinity });
+    }
+    this.local.applyDelta({ ...emptyDelta(ev.subject), penalty: ev.penalty }, nowMs);
+  }
+
+  private wall(nowMs: number): number {
+    return this.opts.wallMs ? this.opts.wallMs() : nowMs;
   }
 
   /** An unsent delta goes back in front of the changes made since. */

@@ -11,7 +11,8 @@ let redis: RedisServer;
 let vigil: TestVigil;
 let sim: EnvoySim;
 /**
- * Decisions run on a manual clock that starts on a minute boundary and moves 5 ms per request, so the
+ * Redis going away and coming back (the fail-open file keeps its name: Envoy's failure_mode_allow is
+ * what remains when vigil itself is gone). Decisions run on a manual clock that starts on a minute boundary and moves 5 ms per request, so the
  * flood below never straddles a rate bucket (on the wall clock it could, about once in fifty runs).
  * The breaker and the store deadline keep real time.
  */
@@ -23,8 +24,9 @@ before(async () => {
     env: { REDIS_URL: redis.url, VIGIL_STORE_TIMEOUT_MS: '50', VIGIL_BREAKER_RESET_MS: '300' },
     clock,
   });
-  // Fail-closed on purpose: had vigil not answered within message_timeout, Envoy would reply 504.
-  sim = new EnvoySim(vigil.target, { failure_mode_allow: false, message_timeout_ms: 200, request_attributes: ['source.address'] });
+  // Fail-closed on purpose: had vigil not answered, Envoy would reply 504. The timeout is generous: the
+  // request path never waits on Redis, and this test is about behaviour, not how fast a loaded machine is.
+  sim = new EnvoySim(vigil.target, { failure_mode_allow: false, message_timeout_ms: 5000, request_attributes: ['source.address'] });
 });
 after(async () => {
   sim.close();
@@ -40,39 +42,47 @@ async function until(what: string, check: () => Promise<boolean>, timeoutMs = 80
   }
   assert.fail(`timed out waiting for ${what}`);
 }
-const ready = async () => JSON.parse((await vigil.admin('/readyz')).body) as { serving: boolean; store: { up: boolean; breaker: string } };
+const ready = async () =>
+  JSON.parse((await vigil.admin('/readyz')).body) as { serving: boolean; store: { up: boolean; breaker: string; sync?: { degraded: string | null; dirtySubjects: number } } };
 const send = (key: string) => {
   clock.advance(5);
   return sim.exchange({ method: 'GET', path: '/api/a/1', headers: [['x-api-key', key]], sourceAddress: '203.0.113.9:1234' });
 };
 
-test('Redis stopped and restarted mid-traffic: every request is answered in time, decisions resume', async () => {
+test('Redis stopped and restarted mid-traffic: decisions go on from the in-process tier, the upstream is told, state is shared again after', async () => {
   await until('the store to be up', async () => (await ready()).store.up);
   for (let i = 0; i < 20; i++) assert.equal((await send('k1')).client.status, 200);
   assert.equal(await vigil.metric('vigil_fail_open_total'), 0);
 
   await redis.stop();
-  for (let i = 0; i < 60; i++) {
-    const r = await send(`k2-${i % 5}`);
-    assert.equal(r.outcome, 'passed', `request ${i} while Redis is down: ${r.details ?? ''}`);
-    assert.ok(r.upstreamRequest, `request ${i} reached the upstream`);
-  }
-  assert.ok((await vigil.metric('vigil_fail_open_total')) >= 60, 'every request failed open');
-  assert.ok((await vigil.metric('vigil_fail_open_total', { reason: 'breaker-open' })) > 0, 'the breaker opened');
-  assert.equal(vigil.logs.find('store breaker opened: failing open').length, 1, 'one log line per transition');
   await until('/readyz to report the store down', async () => {
     const r = await ready();
-    return r.serving && !r.store.up;
+    return r.serving && !r.store.up && r.store.sync?.degraded === 'store-sync';
   });
-  assert.equal((await vigil.admin('/readyz')).status, 200, 'readiness stays 200: vigil fails open by design');
+  assert.equal((await vigil.admin('/readyz')).status, 200, 'readiness stays 200: vigil decides on by itself');
+  // A flood while Redis is away is still throttled at min_count, from this replica's own view.
+  let first: number | null = null;
+  for (let i = 1; i <= 125 && first === null; i++) {
+    const r = await send('flooder-while-down');
+    assert.notEqual(r.outcome, 'failed', `request ${i} while Redis is down: ${r.details ?? ''}`);
+    if (r.client.status === 429) first = i;
+    else assert.equal(r.upstreamRequest?.headers.find(([k]) => k === 'x-vigil-degraded')?.[1], 'store-sync', `request ${i} tells the upstream`);
+  }
+  assert.equal(first, 120);
+  assert.equal(await vigil.metric('vigil_fail_open_total'), 0, 'nothing was allowed undecided');
+  assert.equal(vigil.logs.find("store sync failing: deciding from this replica's own view").length, 1, 'one log line per transition');
 
   await redis.start();
   await until('the store to be up again', async () => (await ready()).store.up);
-  assert.ok(vigil.logs.find('store breaker closed: store healthy').length >= 1);
-  // State works again: a flood is throttled at min_count as before.
-  const failOpenBefore = await vigil.metric('vigil_fail_open_total');
-  let first: number | null = null;
-  for (let i = 1; i <= 125 && first === null; i++) if ((await send('flooder')).client.status === 429) first = i;
+  await until('the changes made meanwhile to reach Redis', async () => (await ready()).store.sync?.dirtySubjects === 0);
+  assert.ok(vigil.logs.find('store sync recovered: decisions share state again').length >= 1);
+  // Shared state works again: a new flood is throttled at min_count, and no longer degraded.
+  first = null;
+  for (let i = 1; i <= 125 && first === null; i++) {
+    const r = await send('flooder');
+    if (r.client.status === 429) first = i;
+    else if (i > 1) assert.equal(r.upstreamRequest?.headers.find(([k]) => k === 'x-vigil-degraded'), undefined);
+  }
   assert.equal(first, 120);
-  assert.equal(await vigil.metric('vigil_fail_open_total'), failOpenBefore);
+  assert.equal(await vigil.metric('vigil_fail_open_total'), 0);
 });

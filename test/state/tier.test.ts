@@ -171,12 +171,16 @@ describe('TieredStore over Redis', () => {
         const [onB] = await b.run([{ subject: 'flood', ops: [] }], T0 + 10);
         assert.equal(onB!.penalty, null, 'not synced yet: B decides from its own view');
         await a.flush(T0 + 20);
-        // B, busy with the subject, syncs it every interval: its next sync brings the penalty.
-        await b.run([{ subject: 'flood', ops: [] }], T0 + 21);
+        // B's next sync brings the penalty, whether or not B had a request of that subject since.
         await b.flush(T0 + 22);
         const [after] = await b.run([{ subject: 'flood', ops: [] }], T0 + 23);
         assert.equal(after!.penalty?.action, 'throttle');
         assert.equal(after!.penalty?.detector, 'rate');
+        const d = tierOver(shared);
+        await d.flush(T0 + 24);
+        const [onD] = await d.run([{ subject: 'flood', ops: [] }], T0 + 25);
+        assert.equal(onD!.penalty?.action, 'throttle', 'a replica that never saw the subject learns the penalty at its first sync');
+
 
         const c = tierOver(shared);
         const [first] = await c.run([{ subject: 'flood', ops: [] }], T0 + 30);
@@ -184,6 +188,13 @@ describe('TieredStore over Redis', () => {
         await c.flush(T0 + 31);
         const [second] = await c.run([{ subject: 'flood', ops: [] }], T0 + 32);
         assert.equal(second!.penalty?.action, 'throttle');
+
+        // A lift on one replica reaches the others the same way.
+        await b.liftPenalty('flood', T0 + 40);
+        await d.flush(T0 + 41);
+        const [lifted] = await d.run([{ subject: 'flood', ops: [] }], T0 + 42);
+        assert.equal(lifted!.penalty, null);
+        await d.close();
         for (const t of [a, b, c]) await t.close();
       });
 
