@@ -40,6 +40,8 @@ export interface Settings {
   syncMs: number;
   /** With Redis: subjects the in-process tier holds (least recently used beyond it are dropped once synced). */
   tierMaxSubjects: number;
+  /** Worker processes sharing the ext_proc port (node:cluster); more than 1 needs Redis. */
+  workers: number;
 }
 
 export const SETTINGS_DOC: ReadonlyArray<{ name: string; default: string; meaning: string }> = [
@@ -54,6 +56,7 @@ export const SETTINGS_DOC: ReadonlyArray<{ name: string; default: string; meanin
   { name: 'VIGIL_LOG_LEVEL', default: 'info', meaning: 'fatal, error, warn, info, debug, trace or silent' },
   { name: 'VIGIL_STORE_TIMEOUT_MS', default: '50', meaning: 'deadline of the Redis calls made off the sync loop (population merges, health checks); the request path never waits on Redis' },
   { name: 'VIGIL_SYNC_MS', default: '20', meaning: 'with Redis: how often the in-process tier sends its changes to Redis and reads the merged state back (1–50 ms)' },
+  { name: 'VIGIL_WORKERS', default: '1', meaning: 'worker processes sharing the ext_proc port (node:cluster), each with its own in-process tier synced through Redis; more than 1 needs REDIS_URL' },
   { name: 'VIGIL_TIER_MAX_SUBJECTS', default: '100000', meaning: 'with Redis: subjects held in the in-process tier; beyond it the least recently used are dropped once synced' },
   { name: 'VIGIL_BREAKER_ERROR_PERCENT', default: '50', meaning: 'store breaker opens when this % of recent calls fail' },
   { name: 'VIGIL_BREAKER_RESET_MS', default: '5000', meaning: 'open breaker retries the store after this long' },
@@ -173,7 +176,11 @@ export function parseSettings(env: Env = process.env): Settings {
     adminToken,
     syncMs: int('VIGIL_SYNC_MS', 20, 1, 50),
     tierMaxSubjects: int('VIGIL_TIER_MAX_SUBJECTS', 100_000, 100, 10_000_000),
+    workers: int('VIGIL_WORKERS', 1, 1, 64),
   };
+  if (settings.workers > 1 && !settings.redisUrl) {
+    problems.push('VIGIL_WORKERS: more than 1 worker needs REDIS_URL (the embedded store lives in one process, so each worker would see only its share of the traffic)');
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   return settings;
 }

@@ -1,6 +1,10 @@
+import cluster from 'node:cluster';
+import { AggregatorRegistry, Registry, collectDefaultMetrics } from 'prom-client';
 import { ConfigError } from '../errors.js';
 import { startVigil } from '../main.js';
-import { SETTINGS_DOC, parseSettings } from '../settings.js';
+import { createLogger } from '../obs/logger.js';
+import { SETTINGS_DOC, parseSettings, type Settings } from '../settings.js';
+import { runPrimary } from './workers.js';
 
 export const SERVE_HELP = `vigil serve — run the ext_proc sidecar
 
@@ -14,6 +18,9 @@ changes; a broken one is rejected, logged and counted, and the last good one sta
 
 SIGHUP: check the policy file now and reload it if it changed (also re-reports a still-broken one).
 SIGTERM or SIGINT: stop accepting streams, let in-flight ones finish (VIGIL_DRAIN_TIMEOUT_MS), exit 0.
+
+VIGIL_WORKERS=N (with REDIS_URL): N worker processes share the ext_proc port; the admin address then
+serves /metrics (all workers summed), /healthz and /readyz from the primary process.
 `;
 
 export async function runServe(argv: string[]): Promise<number> {
@@ -27,7 +34,9 @@ export async function runServe(argv: string[]): Promise<number> {
   }
   let vigil;
   try {
-    vigil = await startVigil({ settings: parseSettings() });
+    const settings = parseSettings();
+    if (settings.workers > 1 && cluster.isPrimary) return await runPrimary(settings);
+    vigil = cluster.isWorker ? await startWorker(settings) : await startVigil({ settings });
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`vigil: cannot start:\n${err.problems.map((p) => `  - ${p}`).join('\n')}\n`);
@@ -43,7 +52,11 @@ export async function runServe(argv: string[]): Promise<number> {
     const stop = (signal: string) => {
       logger.info({ signal }, 'signal received');
       vigil.shutdown().then(
-        () => resolve(0),
+        () => {
+          // A worker's IPC channel would keep it alive: let go of the primary.
+          if (cluster.isWorker) cluster.worker?.disconnect();
+          resolve(0);
+        },
         () => resolve(1),
       );
     };
@@ -51,4 +64,21 @@ export async function runServe(argv: string[]): Promise<number> {
     process.on('SIGHUP', () => logger.info({ signal: 'SIGHUP', result: vigil.reloadPolicy() }, 'policy reload check'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
+}
+
+/**
+ * One of VIGIL_WORKERS: a whole vigil whose metrics the primary collects (AggregatorRegistry), with its
+ * admin server on a loopback port of its own (the primary holds the admin address).
+ */
+async function startWorker(settings: Settings) {
+  const index = Number(process.env['VIGIL_WORKER_INDEX'] ?? cluster.worker?.id ?? 0);
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'vigil_process_' });
+  AggregatorRegistry.setRegistries([registry]);
+  // Constructing one installs prom-client's worker-side listener that answers the primary.
+  new AggregatorRegistry();
+  const logger = createLogger(settings.logLevel).child({ worker: index });
+  const vigil = await startVigil({ settings: { ...settings, adminAddress: { host: '127.0.0.1', port: 0 } }, registry, logger });
+  process.send?.({ vigil: 'serving', grpc: `${settings.grpcAddress.host}:${vigil.grpcPort}` });
+  return vigil;
 }

@@ -46,7 +46,8 @@ export async function startVigilProcess(env: Record<string, string>, readyTimeou
           line = { msg: text, notJson: true };
         }
         lines.push(line);
-        if (line.msg === 'vigil serving') resolve(line);
+        // With VIGIL_WORKERS each worker logs its own start (with `worker`); the process serves once the primary says so.
+        if (line.msg === 'vigil serving' && line.worker === undefined) resolve(line);
       }
     });
     void exited.then((code) => reject(new Error(`vigil exited ${code} before serving: ${stderr}`)));
