@@ -11,6 +11,8 @@ export class ConfigError extends Error {
 /** The state store could not answer in time (timeout, connection error, open breaker). */
 export class StoreUnavailableError extends Error {
   override readonly name = 'StoreUnavailableError';
+  /** Redis certainly ran nothing of the call (a refused or unreachable node): it may be sent again. */
+  notApplied = false;
   constructor(
     readonly reason: 'timeout' | 'error' | 'breaker-open',
     message: string,

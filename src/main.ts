@@ -87,7 +87,7 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
   }
   const pseudonymize = createPseudonymizer(secret);
 
-  const inner: SharedStore = opts.store ?? (settings.redisUrl ? createRedisStore(settings.redisUrl) : new MemoryStore());
+  const inner: SharedStore = opts.store ?? (settings.redisUrl ? createRedisStore(settings.redisUrl, { cluster: settings.redisCluster }) : new MemoryStore());
   if (inner instanceof RedisStore) {
     // Serve either way (decisions come from the in-process tier until Redis answers), but say so once.
     await inner.ready(2000).catch((err: Error) => logger.warn({ err: err.message }, 'Redis is not reachable yet: deciding from this replica alone until it is'));

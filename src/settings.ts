@@ -10,6 +10,8 @@ export interface Settings {
   adminAddress: { host: string; port: number };
   /** Unset → the embedded memory store. */
   redisUrl: string | null;
+  /** REDIS_URL names a seed node of a Redis Cluster. */
+  redisCluster: boolean;
   shadowMode: boolean;
   /** Null when unset; main decides (required with Redis, generated with a warning on the embedded store). */
   keySecret: Buffer | null;
@@ -48,6 +50,7 @@ export const SETTINGS_DOC: ReadonlyArray<{ name: string; default: string; meanin
   { name: 'VIGIL_GRPC_ADDRESS', default: '127.0.0.1:50051', meaning: 'ext_proc gRPC listen address (loopback unless told otherwise)' },
   { name: 'VIGIL_ADMIN_ADDRESS', default: '127.0.0.1:9464', meaning: 'admin HTTP listen address: /metrics, /healthz, /readyz, /debug/policy, and the operator API under /admin/' },
   { name: 'REDIS_URL', default: '(unset)', meaning: 'redis:// or rediss:// URL; unset = embedded memory store (single replica)' },
+  { name: 'VIGIL_REDIS_CLUSTER', default: 'false', meaning: 'true = REDIS_URL is a seed node of a Redis Cluster (the other nodes are discovered)' },
   { name: 'VIGIL_SHADOW_MODE', default: 'false', meaning: 'true = decide, log and count, but always allow (x-vigil-shadow-action tells the upstream)' },
   { name: 'VIGIL_KEY_SECRET', default: '(unset)', meaning: 'secret (≥ 16 bytes; hex:… or base64:… accepted) keying identity pseudonyms; required with Redis' },
   { name: 'VIGIL_POLICY', default: 'policy/default.yaml', meaning: 'policy file, or a directory holding policy.yaml (e.g. a ConfigMap volume); reloaded when it changes' },
@@ -160,6 +163,7 @@ export function parseSettings(env: Env = process.env): Settings {
     grpcAddress: address('VIGIL_GRPC_ADDRESS', '127.0.0.1:50051'),
     adminAddress: address('VIGIL_ADMIN_ADDRESS', '127.0.0.1:9464'),
     redisUrl,
+    redisCluster: bool('VIGIL_REDIS_CLUSTER', false),
     shadowMode: bool('VIGIL_SHADOW_MODE', false),
     keySecret,
     policyPath: str('VIGIL_POLICY', defaultPolicyPath),

@@ -178,8 +178,8 @@ export interface PenaltyEvent {
 }
 
 export interface SyncResult {
-  /** One per delta, in order. */
-  snapshots: SubjectSnapshot[];
+  /** One per delta, in order; null when that subject's node could not be reached (the changes are kept). */
+  snapshots: Array<SubjectSnapshot | null>;
   /** Penalty events after the cursor given, oldest first (at most a bounded number). */
   events: PenaltyEvent[];
   /** Pass it to the next sync. */

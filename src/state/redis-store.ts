@@ -18,7 +18,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type ChainableCommander, type RedisOptions } from 'ioredis';
+import { isCluster, pipelined, type Connection, type Queued } from './redis-pipeline.js';
 import { StoreUnavailableError } from '../errors.js';
 import { luaDir } from '../paths.js';
 import { EVENTS_KEPT, FIRST_CURSOR, type PenaltyEvent, type SubjectDelta, type SubjectSnapshot, type SyncResult } from './delta.js';
@@ -75,9 +76,32 @@ export function sidecarRedisOptions(opts: RedisStoreOptions = {}): RedisOptions 
   };
 }
 
-/** A RedisStore on its own connection to `url` (redis://host:port/db), with sidecarRedisOptions. */
-export function createRedisStore(url: string, opts: RedisStoreOptions = {}): RedisStore {
-  return new RedisStore(new Redis(url, sidecarRedisOptions(opts)));
+/**
+ * A RedisStore on its own connection to `url` (redis://host:port/db), with sidecarRedisOptions; with
+ * `cluster`, a Redis Cluster client seeded from the URL's host and port (its other nodes are found
+ * from the cluster itself).
+ */
+export function createRedisStore(url: string, opts: RedisStoreOptions & { cluster?: boolean } = {}): RedisStore {
+  const options = sidecarRedisOptions(opts);
+  if (!opts.cluster) return new RedisStore(new Redis(url, options));
+  const u = new URL(url);
+  // The node connections queue while they connect (ioredis asks a node for the slot map before it is
+  // connected); the cluster itself refuses commands while it is not ready.
+  // The cluster manages its nodes' connections (lazily, with its own retry): no lazyConnect or
+  // retryStrategy of ours on them.
+  const { lazyConnect: _lazy, retryStrategy, ...nodeOptions } = options;
+  const redisOptions: RedisOptions = { ...nodeOptions };
+  if (u.password) redisOptions.password = decodeURIComponent(u.password);
+  if (u.username) redisOptions.username = decodeURIComponent(u.username);
+  if (u.protocol === 'rediss:') redisOptions.tls = {};
+  return new RedisStore(
+    new Cluster([{ host: u.hostname, port: Number(u.port || 6379) }], {
+      redisOptions,
+      enableOfflineQueue: false,
+      clusterRetryStrategy: retryStrategy!,
+      slotsRefreshTimeout: 1000,
+    }),
+  );
 }
 
 function unavailable(err: unknown): StoreUnavailableError {
@@ -94,7 +118,7 @@ export class RedisStore implements StateStore {
   private loading: Promise<void> | null = null;
 
   /** Takes over `redis` (close() quits it); give it sidecarRedisOptions or your own. */
-  constructor(readonly redis: Redis) {
+  constructor(readonly redis: Connection) {
     redis.on('error', (err: Error) => {
       this.lastError = err;
     });
@@ -120,7 +144,9 @@ export class RedisStore implements StateStore {
   private loadLibrary(): Promise<void> {
     this.loading ??= (async () => {
       try {
-        await this.redis.call('FUNCTION', 'LOAD', 'REPLACE', this.library);
+        // On a cluster, every master holds a copy (a function runs on the node of its keys).
+        const nodes = isCluster(this.redis) ? this.redis.nodes('master') : [this.redis];
+        await Promise.all(nodes.map((n) => n.call('FUNCTION', 'LOAD', 'REPLACE', this.library)));
       } finally {
         this.loading = null;
       }
@@ -185,12 +211,11 @@ export class RedisStore implements StateStore {
   async run(batches: Batch[], nowMs: number): Promise<BatchResult[]> {
     if (batches.length === 0) return [];
     const replies = await this.withLibrary(async () => {
-      const pipeline = this.redis.pipeline();
-      for (const b of batches) {
+      const items = batches.map((b) => {
         const [keys, args] = batchArgs(b, nowMs);
-        pipeline.fcall('vigil_batch', keys.length, ...keys, ...args);
-      }
-      return checkReplies(await pipeline.exec(), batches.length);
+        return { key: keys[0]!, add: (p: ChainableCommander) => void p.fcall('vigil_batch', keys.length, ...keys, ...args) };
+      });
+      return checkReplies(await pipelined(this.redis, items), batches.length);
     });
     return replies.map((reply, i) => parseBatch(batches[i]!, reply));
   }
@@ -202,16 +227,39 @@ export class RedisStore implements StateStore {
   async sync(deltas: SubjectDelta[], nowMs: number, cursor: string): Promise<SyncResult> {
     const calls = deltas.map((d) => syncArgs(d, nowMs));
     const set = deltas.filter((d) => d.penalty !== null);
-    const replies = await this.withLibrary(async () => {
-      const pipeline = this.redis.pipeline();
-      for (const [keys, args] of calls) pipeline.callBuffer('FCALL', 'vigil_sync', keys.length, ...keys, ...args);
-      for (const d of set) pipeline.xadd(EVENTS_KEY, 'MAXLEN', '~', EVENTS_KEPT, '*', ...eventFields(d.subject, d.penalty));
-      if (set.length > 0) pipeline.pexpire(EVENTS_KEY, EVENTS_TTL_MS);
-      pipeline.xrange(EVENTS_KEY, cursor === FIRST_CURSOR ? '-' : `(${cursor}`, '+', 'COUNT', EVENTS_KEPT);
-      return checkReplies(await pipeline.exec(), calls.length + set.length + (set.length > 0 ? 1 : 0) + 1);
+    const items: Queued[] = calls.map(([keys, args]) => ({
+      key: keys[0]!,
+      add: (p) => void p.callBuffer('FCALL', 'vigil_sync', keys.length, ...keys, ...args),
+    }));
+    for (const d of set) items.push({ key: EVENTS_KEY, add: (p) => void p.xadd(EVENTS_KEY, 'MAXLEN', '~', EVENTS_KEPT, '*', ...eventFields(d.subject, d.penalty)) });
+    if (set.length > 0) items.push({ key: EVENTS_KEY, add: (p) => void p.pexpire(EVENTS_KEY, EVENTS_TTL_MS) });
+    items.push({ key: EVENTS_KEY, add: (p) => void p.xrange(EVENTS_KEY, cursor === FIRST_CURSOR ? '-' : `(${cursor}`, '+', 'COUNT', EVENTS_KEPT) });
+    let replies = await pipelined(this.redis, items);
+    if (replies.some(([err]) => isFunctionMissing(err))) {
+      // A node without the library (restarted, flushed): load it everywhere and send only those again.
+      await this.loadLibrary().catch((err: unknown) => {
+        throw unavailable(err);
+      });
+      const again = replies.map(([err], i) => (isFunctionMissing(err) ? i : -1)).filter((i) => i >= 0);
+      const redo = await pipelined(this.redis, again.map((i) => items[i]!));
+      again.forEach((i, j) => (replies[i] = redo[j]!));
+    }
+    if (replies.some(([err]) => err && /^(MOVED|ASK) /.test(err.message)) && isCluster(this.redis)) this.redis.refreshSlotsCache();
+    const failed = replies.slice(0, deltas.length).filter(([err]) => err !== null);
+    if (deltas.length > 0 && failed.length === deltas.length) {
+      const first = unavailable(failed[0]![0]);
+      // Redis refused them without running them: the tier may send them again.
+      if (failed.every(([err]) => notApplied(err))) first.notApplied = true;
+      throw first;
+    }
+    // A subject whose node failed gets no snapshot: the tier keeps its changes for the next sync (a
+    // node that refused or could not be reached ran nothing; see notApplied for the rest).
+    const snapshots = deltas.map((d, i) => {
+      const [err, reply] = replies[i]!;
+      return err ? null : parseSnapshot(d, reply, nowMs);
     });
-    const snapshots = deltas.map((d, i) => parseSnapshot(d, replies[i], nowMs));
-    const { events, last } = parseEvents(replies[replies.length - 1]);
+    const [eventsErr, eventsReply] = replies[replies.length - 1]!;
+    const { events, last } = eventsErr ? { events: [], last: null } : parseEvents(eventsReply);
     return { snapshots, events, cursor: last ?? cursor };
   }
 
@@ -246,9 +294,10 @@ export class RedisStore implements StateStore {
     if (!(limit > 0)) return [];
     try {
       const keys = await this.scan('vigil:{*}:penalty');
-      const pipeline = this.redis.pipeline();
-      for (const key of keys) pipeline.hmget(key, ...PENALTY_FIELDS);
-      const replies = keys.length > 0 ? ((await pipeline.exec()) ?? []) : [];
+      const replies = await pipelined(
+        this.redis,
+        keys.map((key) => ({ key, add: (p) => void p.hmget(key, ...PENALTY_FIELDS) })),
+      );
       const out: ListedPenalty[] = [];
       replies.forEach(([err, raw], i) => {
         if (err || !Array.isArray(raw)) return;
@@ -325,15 +374,18 @@ export class RedisStore implements StateStore {
     }
   }
 
-  /** Every key matching the glob, over a full SCAN (deduplicated: SCAN may return a key twice). */
+  /** Every key matching the glob, over a full SCAN of every master (deduplicated: SCAN may return a key twice). */
   private async scan(match: string): Promise<string[]> {
     const keys = new Set<string>();
-    let cursor = '0';
-    do {
-      const [next, batch] = await this.redis.scan(cursor, 'MATCH', match, 'COUNT', SCAN_COUNT);
-      cursor = next;
-      for (const k of batch) keys.add(k);
-    } while (cursor !== '0');
+    const nodes = isCluster(this.redis) ? this.redis.nodes('master') : [this.redis];
+    for (const node of nodes) {
+      let cursor = '0';
+      do {
+        const [next, batch] = await node.scan(cursor, 'MATCH', match, 'COUNT', SCAN_COUNT);
+        cursor = next;
+        for (const k of batch) keys.add(k);
+      } while (cursor !== '0');
+    }
     return [...keys];
   }
 
@@ -526,6 +578,14 @@ function checkReplies(replies: [Error | null, unknown][] | null, n: number): unk
     if (err) throw err;
     return reply;
   });
+}
+
+/**
+ * Errors after which Redis certainly ran nothing: a cluster redirect or a cluster that is down, or a
+ * connection that was never there. (A reply lost on a dropped connection is not among them.)
+ */
+function notApplied(err: Error | null): boolean {
+  return err !== null && /^(MOVED|ASK|CLUSTERDOWN|TRYAGAIN) |Stream isn't writeable|ECONNREFUSED|not connected|None of startup nodes is available/.test(err.message);
 }
 
 /** Redis's answer to FCALL of a function it does not have (FUNCTION FLUSH, a restart). */

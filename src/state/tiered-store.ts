@@ -189,25 +189,43 @@ export class TieredStore implements StateStore {
       });
       const { snapshots, events, cursor } = await Promise.race([this.shared.sync(deltas, nowMs, this.cursor), deadline]);
       this.cursor = cursor;
+      let kept = 0;
       for (let i = 0; i < sent.length; i++) {
         const e = sent[i]!;
         const d = e.inflight!;
+        const snap = snapshots[i];
+        if (!snap) {
+          // Its node was away (a cluster master): not applied, so kept for the next sync.
+          this.putBack(e, nowMs);
+          kept++;
+          continue;
+        }
         e.inflight = null;
-        this.local.importSnapshot(snapshots[i]!, d, this.latestMs);
+        this.local.importSnapshot(snap, d, this.latestMs);
         if (e.pending) this.local.applyDelta(e.pending, this.latestMs);
         e.syncedAtMs = nowMs;
       }
       for (const ev of events) this.applyEvent(ev);
+      if (kept > 0) {
+        this.failed(report, 'error', new Error(`${kept} of ${sent.length} subjects' nodes did not answer`), nowMs);
+        return;
+      }
       this.failures = 0;
       this.nextAttemptMs = -Infinity;
       this.lastOkAtMs = nowMs;
       this.evict(nowMs);
       this.opts.onSync?.(report);
     } catch (err) {
+      const timedOut = (err as { timeout?: boolean }).timeout === true;
+      if ((err as { notApplied?: boolean }).notApplied === true) {
+        // Refused without being run (a cluster redirect, a node away): send it again later.
+        for (const e of sent) this.putBack(e, nowMs);
+        this.failed(report, 'error', err, nowMs);
+        return;
+      }
       // Sent, but no answer: the store may have merged it. Do not send it again (see the header).
       for (const e of sent) e.inflight = null;
       report.dropped = sent.length;
-      const timedOut = (err as { timeout?: boolean }).timeout === true;
       if (timedOut) this.opts.resetConnection?.();
       this.failed(report, timedOut ? 'timeout' : 'error', err, nowMs);
     } finally {

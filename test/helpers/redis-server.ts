@@ -56,9 +56,10 @@ function pingOnce(port: number): Promise<boolean> {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-export async function startRedis(): Promise<RedisServer> {
+/** `args`: more redis-server options (a cluster node's); `port`: a given one instead of a free one. */
+export async function startRedis(opts: { args?: string[]; port?: number } = {}): Promise<RedisServer> {
   if (!onPath('redis-server')) throw new Error(NOT_FOUND);
-  const port = await freePort();
+  const port = opts.port ?? (await freePort());
   let child: ChildProcess | null = null;
 
   const start = async (): Promise<void> => {
@@ -67,7 +68,7 @@ export async function startRedis(): Promise<RedisServer> {
     let failed: Error | null = null;
     const proc = spawn(
       'redis-server',
-      ['--port', String(port), '--save', '', '--appendonly', 'no', '--bind', '127.0.0.1', '--daemonize', 'no'],
+      ['--port', String(port), '--save', '', '--appendonly', 'no', '--bind', '127.0.0.1', '--daemonize', 'no', ...(opts.args ?? [])],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
     child = proc;
