@@ -14,7 +14,7 @@ import { parseContentLength, resolveFacts } from '../request/facts.js';
 import { decodeHeaderMap } from '../request/headers.js';
 import type { HeaderList } from '../request/headers.js';
 import type { RequestFacts } from '../request/types.js';
-import { extractUsername, needsBody } from '../request/login.js';
+import { extractUsername, needsBody, readUsername } from '../request/login.js';
 import type { DecisionHandlerDeps } from './decision-handler.js';
 import type { HeaderMap, ProcessingMode, ProcessingResponse } from './messages.js';
 import { replyToRequest, replyToRequestHeaders, replyToResponseHeaders } from './respond.js';
@@ -142,7 +142,13 @@ export class VigilSession implements ExchangeSession {
       const login = x.endpoint.rule!.login!;
       const body = Buffer.concat(this.body);
       this.body = [];
-      x.login = { username: extractUsername(login.username, this.requestHeaderList!, body, this.deps.pseudonymize), failure: login.failure };
+      const read = readUsername(login.username, this.requestHeaderList!, body, this.deps.pseudonymize);
+      if (read.problem) {
+        // Decided all the same, username unknown: a hostile body costs a bounded scan and one metric.
+        this.deps.metrics.inputProblems.inc({ kind: read.problem });
+        this.deps.problems.warn(read.problem, { endpoint: x.endpoint.group, bodyBytes: body.length }, 'login body not read: username unknown');
+      }
+      x.login = { username: read.username, failure: login.failure };
       const { evaluation, failOpen } = await this.evaluate(x, ['login'], nowMs, true);
       decision = failOpen
         ? failOpenDecision(failOpen, x.facts.identity.kind, policy.checksum)
