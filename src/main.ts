@@ -104,6 +104,7 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
     pseudonymize,
     headerLimits: { maxValueBytes: 16_384, maxHeaders: 256 },
     maxBodyBytes: settings.maxBodyBytes,
+    logRawPaths: settings.logRawPaths,
     ...(opts.onDecision ? { onDecision: opts.onDecision } : {}),
   });
   const grpcServer = new ExtProcServer(

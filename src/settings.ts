@@ -36,6 +36,8 @@ export interface Settings {
   drainTimeoutMs: number;
   /** Bearer token of the operator API under /admin/; null (unset) disables it. A secret: never logged. */
   adminToken: string | null;
+  /** Decision log lines carry the request's path besides its template (paths can hold tokens and personal data). */
+  logRawPaths: boolean;
 }
 
 export const SETTINGS_DOC: ReadonlyArray<{ name: string; default: string; meaning: string }> = [
@@ -48,6 +50,7 @@ export const SETTINGS_DOC: ReadonlyArray<{ name: string; default: string; meanin
   { name: 'VIGIL_POLICY_POLL_MS', default: '2000', meaning: 'how often the policy file is re-read to catch changes its directory watch missed; 0 = watch only' },
   { name: 'VIGIL_METRICS_EXEMPLARS', default: 'false', meaning: 'true = /metrics speaks OpenMetrics and non-allow decisions carry an exemplar (identity pseudonym, policy checksum)' },
   { name: 'VIGIL_LOG_LEVEL', default: 'info', meaning: 'fatal, error, warn, info, debug, trace or silent' },
+  { name: 'VIGIL_LOG_RAW_PATHS', default: 'false', meaning: 'true = decision log lines carry the request path too; by default only a template (paths can hold tokens and personal data)' },
   { name: 'VIGIL_STORE_TIMEOUT_MS', default: '50', meaning: 'per-call state-store deadline; past it the request is allowed (fail-open)' },
   { name: 'VIGIL_BREAKER_ERROR_PERCENT', default: '50', meaning: 'store breaker opens when this % of recent calls fail' },
   { name: 'VIGIL_BREAKER_RESET_MS', default: '5000', meaning: 'open breaker retries the store after this long' },
@@ -165,6 +168,7 @@ export function parseSettings(env: Env = process.env): Settings {
     maxMessageBytes: int('VIGIL_MAX_MESSAGE_BYTES', 16_777_216, 65_536, 1 << 30),
     drainTimeoutMs: int('VIGIL_DRAIN_TIMEOUT_MS', 5000, 0, 600_000),
     adminToken,
+    logRawPaths: bool('VIGIL_LOG_RAW_PATHS', false),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return settings;

@@ -20,6 +20,8 @@ export interface DecisionHandlerDeps {
   headerLimits: { maxValueBytes: number; maxHeaders: number };
   /** Request bytes read for a login's username (the stream caps what it passes on at the same size). */
   maxBodyBytes: number;
+  /** VIGIL_LOG_RAW_PATHS: decision log lines also carry the request's path (default: a template only). */
+  logRawPaths?: boolean;
   /** Sees every final decision after it is counted and logged (replay); unset in production. */
   onDecision?: DecisionObserver;
   /** Keeps off-path work (response phases) countable, so shutdown can wait for it. */
