@@ -114,6 +114,7 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
       maxStreams: settings.maxStreams,
       maxBodyBytes: settings.maxBodyBytes,
       maxMessageBytes: settings.maxMessageBytes,
+      connectionPingMs: settings.connectionPingMs,
     },
     handler,
     metrics,

@@ -38,6 +38,8 @@ export interface Settings {
   adminToken: string | null;
   /** Decision log lines carry the request's path besides its template (paths can hold tokens and personal data). */
   logRawPaths: boolean;
+  /** Each HTTP/2 connection from Envoy is pinged this often; one that misses a ping is closed and counted. 0 = off. */
+  connectionPingMs: number;
 }
 
 export const SETTINGS_DOC: ReadonlyArray<{ name: string; default: string; meaning: string }> = [
@@ -58,6 +60,7 @@ export const SETTINGS_DOC: ReadonlyArray<{ name: string; default: string; meanin
   { name: 'VIGIL_MAX_STREAMS', default: '10000', meaning: 'concurrent ext_proc streams; beyond it new streams get RESOURCE_EXHAUSTED (Envoy fails open with failure_mode_allow)' },
   { name: 'VIGIL_MAX_MESSAGE_BYTES', default: '16777216', meaning: 'largest gRPC message accepted' },
   { name: 'VIGIL_DRAIN_TIMEOUT_MS', default: '5000', meaning: 'on SIGTERM, time given to in-flight streams before they are closed' },
+  { name: 'VIGIL_CONNECTION_PING_MS', default: '10000', meaning: 'each HTTP/2 connection from Envoy is pinged this often; one still silent at the next ping is closed and counted (vigil_connection_drops_total); 0 = no pings' },
   { name: 'VIGIL_ADMIN_TOKEN', default: '(unset)', meaning: 'bearer token (≥ 16 visible ASCII characters, no spaces) of the operator API under /admin/ (list and lift penalties, look subjects up); unset = that API is off' },
 ];
 
@@ -169,6 +172,7 @@ export function parseSettings(env: Env = process.env): Settings {
     drainTimeoutMs: int('VIGIL_DRAIN_TIMEOUT_MS', 5000, 0, 600_000),
     adminToken,
     logRawPaths: bool('VIGIL_LOG_RAW_PATHS', false),
+    connectionPingMs: pollMs('VIGIL_CONNECTION_PING_MS', 10_000),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return settings;
