@@ -1,5 +1,7 @@
 import { ConfigError } from '../errors.js';
 import { startVigil } from '../main.js';
+import { bridgeConsole } from '../obs/console-bridge.js';
+import { createLogger } from '../obs/logger.js';
 import { SETTINGS_DOC, parseSettings } from '../settings.js';
 
 export const SERVE_HELP = `vigil serve — run the ext_proc sidecar
@@ -27,7 +29,11 @@ export async function runServe(argv: string[]): Promise<number> {
   }
   let vigil;
   try {
-    vigil = await startVigil({ settings: parseSettings() });
+    const settings = parseSettings();
+    // One JSON log from the first line: libraries that print (ioredis does, at connect) go through it too.
+    const logger = createLogger(settings.logLevel);
+    bridgeConsole(logger);
+    vigil = await startVigil({ settings, logger });
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`vigil: cannot start:\n${err.problems.map((p) => `  - ${p}`).join('\n')}\n`);
