@@ -114,6 +114,7 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
     headerLimits: { maxValueBytes: 16_384, maxHeaders: 256 },
     maxBodyBytes: settings.maxBodyBytes,
     ...(tier ? { degraded: () => tier.degraded } : {}),
+    logRawPaths: settings.logRawPaths,
     ...(opts.onDecision ? { onDecision: opts.onDecision } : {}),
   });
   const grpcServer = new ExtProcServer(
@@ -123,6 +124,7 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
       maxStreams: settings.maxStreams,
       maxBodyBytes: settings.maxBodyBytes,
       maxMessageBytes: settings.maxMessageBytes,
+      connectionPingMs: settings.connectionPingMs,
     },
     handler,
     metrics,

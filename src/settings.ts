@@ -44,6 +44,10 @@ export interface Settings {
   tierMaxSubjects: number;
   /** Worker processes sharing the ext_proc port (node:cluster); more than 1 needs Redis. */
   workers: number;
+  /** Decision log lines carry the request's path besides its template (paths can hold tokens and personal data). */
+  logRawPaths: boolean;
+  /** Each HTTP/2 connection from Envoy is pinged this often; one that misses a ping is closed and counted. 0 = off. */
+  connectionPingMs: number;
 }
 
 export const SETTINGS_DOC: ReadonlyArray<{ name: string; default: string; meaning: string }> = [
@@ -61,12 +65,14 @@ export const SETTINGS_DOC: ReadonlyArray<{ name: string; default: string; meanin
   { name: 'VIGIL_SYNC_MS', default: '20', meaning: 'with Redis: how often the in-process tier sends its changes to Redis and reads the merged state back (1–50 ms)' },
   { name: 'VIGIL_WORKERS', default: '1', meaning: 'worker processes sharing the ext_proc port (node:cluster), each with its own in-process tier synced through Redis; more than 1 needs REDIS_URL' },
   { name: 'VIGIL_TIER_MAX_SUBJECTS', default: '100000', meaning: 'with Redis: subjects held in the in-process tier; beyond it the least recently used are dropped once synced' },
+  { name: 'VIGIL_LOG_RAW_PATHS', default: 'false', meaning: 'true = decision log lines carry the request path too; by default only a template (paths can hold tokens and personal data)' },
   { name: 'VIGIL_BREAKER_ERROR_PERCENT', default: '50', meaning: 'store breaker opens when this % of recent calls fail' },
   { name: 'VIGIL_BREAKER_RESET_MS', default: '5000', meaning: 'open breaker retries the store after this long' },
   { name: 'VIGIL_MAX_BODY_BYTES', default: '1048576', meaning: 'body bytes kept per direction for inspection' },
   { name: 'VIGIL_MAX_STREAMS', default: '10000', meaning: 'concurrent ext_proc streams; beyond it new streams get RESOURCE_EXHAUSTED (Envoy fails open with failure_mode_allow)' },
   { name: 'VIGIL_MAX_MESSAGE_BYTES', default: '16777216', meaning: 'largest gRPC message accepted' },
   { name: 'VIGIL_DRAIN_TIMEOUT_MS', default: '5000', meaning: 'on SIGTERM, time given to in-flight streams before they are closed' },
+  { name: 'VIGIL_CONNECTION_PING_MS', default: '10000', meaning: 'each HTTP/2 connection from Envoy is pinged this often; one still silent at the next ping is closed and counted (vigil_connection_drops_total); 0 = no pings' },
   { name: 'VIGIL_ADMIN_TOKEN', default: '(unset)', meaning: 'bearer token (≥ 16 visible ASCII characters, no spaces) of the operator API under /admin/ (list and lift penalties, look subjects up); unset = that API is off' },
 ];
 
@@ -181,6 +187,8 @@ export function parseSettings(env: Env = process.env): Settings {
     syncMs: int('VIGIL_SYNC_MS', 20, 1, 50),
     tierMaxSubjects: int('VIGIL_TIER_MAX_SUBJECTS', 100_000, 100, 10_000_000),
     workers: int('VIGIL_WORKERS', 1, 1, 64),
+    logRawPaths: bool('VIGIL_LOG_RAW_PATHS', false),
+    connectionPingMs: pollMs('VIGIL_CONNECTION_PING_MS', 10_000),
   };
   if (settings.workers > 1 && !settings.redisUrl) {
     problems.push('VIGIL_WORKERS: more than 1 worker needs REDIS_URL (the embedded store lives in one process, so each worker would see only its share of the traffic)');

@@ -29,6 +29,9 @@ export function runCheckPolicy(argv: string[]): number {
       const c = d.config;
       process.stdout.write(`  ${c.name}: ${c.type} on ${c.subject} → ${c.action}${c.shadow ? ' (shadow)' : ''}\n`);
     }
+    if (policy.detectors.length === 0 && !policy.allowNoDetectors) {
+      process.stdout.write('  no detectors: a running vigil refuses to reload to this policy unless it says allow_no_detectors: true\n');
+    }
     return 0;
   } catch (err) {
     if (err instanceof ConfigError) {

@@ -2,8 +2,9 @@ import cluster from 'node:cluster';
 import { AggregatorRegistry, Registry, collectDefaultMetrics } from 'prom-client';
 import { ConfigError } from '../errors.js';
 import { startVigil } from '../main.js';
-import { createLogger } from '../obs/logger.js';
+import { createLogger, type Logger } from '../obs/logger.js';
 import { SETTINGS_DOC, parseSettings, type Settings } from '../settings.js';
+import { bridgeConsole } from '../obs/console-bridge.js';
 import { runPrimary } from './workers.js';
 
 export const SERVE_HELP = `vigil serve — run the ext_proc sidecar
@@ -36,7 +37,12 @@ export async function runServe(argv: string[]): Promise<number> {
   try {
     const settings = parseSettings();
     if (settings.workers > 1 && cluster.isPrimary) return await runPrimary(settings);
-    vigil = cluster.isWorker ? await startWorker(settings) : await startVigil({ settings });
+    // One JSON log from the first line: libraries that print (ioredis does, at connect) go through it too.
+    const worker = cluster.isWorker ? Number(process.env['VIGIL_WORKER_INDEX'] ?? cluster.worker?.id ?? 0) : null;
+    const base = createLogger(settings.logLevel);
+    const logger = worker === null ? base : base.child({ worker });
+    bridgeConsole(logger);
+    vigil = worker === null ? await startVigil({ settings, logger }) : await startWorker(settings, logger);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`vigil: cannot start:\n${err.problems.map((p) => `  - ${p}`).join('\n')}\n`);
@@ -70,14 +76,12 @@ export async function runServe(argv: string[]): Promise<number> {
  * One of VIGIL_WORKERS: a whole vigil whose metrics the primary collects (AggregatorRegistry), with its
  * admin server on a loopback port of its own (the primary holds the admin address).
  */
-async function startWorker(settings: Settings) {
-  const index = Number(process.env['VIGIL_WORKER_INDEX'] ?? cluster.worker?.id ?? 0);
+async function startWorker(settings: Settings, logger: Logger) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'vigil_process_' });
   AggregatorRegistry.setRegistries([registry]);
   // Constructing one installs prom-client's worker-side listener that answers the primary.
   new AggregatorRegistry();
-  const logger = createLogger(settings.logLevel).child({ worker: index });
   const vigil = await startVigil({ settings: { ...settings, adminAddress: { host: '127.0.0.1', port: 0 } }, registry, logger });
   process.send?.({ vigil: 'serving', grpc: `${settings.grpcAddress.host}:${vigil.grpcPort}` });
   return vigil;

@@ -22,6 +22,8 @@ export interface DecisionHandlerDeps {
   maxBodyBytes: number;
   /** Why decisions are made from this replica's own view right now (x-vigil-degraded), or null. */
   degraded?: () => string | null;
+  /** VIGIL_LOG_RAW_PATHS: decision log lines also carry the request's path (default: a template only). */
+  logRawPaths?: boolean;
   /** Sees every final decision after it is counted and logged (replay); unset in production. */
   onDecision?: DecisionObserver;
   /** Keeps off-path work (response phases) countable, so shutdown can wait for it. */

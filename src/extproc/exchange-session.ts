@@ -6,6 +6,7 @@ import type { Evaluation } from '../detectors/engine.js';
 import { StoreUnavailableError } from '../errors.js';
 import { reportDecision } from '../obs/decision-report.js';
 import { matchEndpoint } from '../policy/endpoints.js';
+import type { EndpointRule } from '../policy/endpoints.js';
 import type { Policy } from '../policy/policy.js';
 import { anyContains } from '../request/cidr.js';
 import type { Exchange, Phase } from '../request/exchange.js';
@@ -14,7 +15,7 @@ import { parseContentLength, resolveFacts } from '../request/facts.js';
 import { decodeHeaderMap } from '../request/headers.js';
 import type { HeaderList } from '../request/headers.js';
 import type { RequestFacts } from '../request/types.js';
-import { extractUsername, needsBody } from '../request/login.js';
+import { extractUsername, needsBody, readUsername } from '../request/login.js';
 import type { DecisionHandlerDeps } from './decision-handler.js';
 import type { HeaderMap, ProcessingMode, ProcessingResponse } from './messages.js';
 import { replyToRequest, replyToRequestHeaders, replyToResponseHeaders } from './respond.js';
@@ -50,7 +51,7 @@ export class VigilSession implements ExchangeSession {
   private requestHeaderList: HeaderList | null = null;
   private spoofed: string[] = [];
   /** What the decision is about, once the request headers are read (scored or not). */
-  private about: { facts: RequestFacts; group: string; unscored: 'static' | 'allowlist' | null } | null = null;
+  private about: { facts: RequestFacts; group: string; rule: EndpointRule | null; unscored: 'static' | 'allowlist' | null } | null = null;
   /** The headers-phase evaluation of a login waiting for its body. */
   private held: { evaluation: Evaluation; decision: Decision } | null = null;
   /** The exchange's final decision, for its response (soft limits). */
@@ -83,7 +84,7 @@ export class VigilSession implements ExchangeSession {
       const facts = resolveFacts({ headers: decoded.headers, sourceAddress }, policy.identity, deps.pseudonymize);
       const endpoint = matchEndpoint(policy.endpoints, facts.endpoint);
       const unscored = endpoint.rule?.static ? 'static' : isAllowlisted(policy, facts.identity.id, facts.clientIp) ? 'allowlist' : null;
-      this.about = { facts, group: endpoint.group, unscored };
+      this.about = { facts, group: endpoint.group, rule: endpoint.rule, unscored };
       if (unscored) {
         deps.metrics.unscored.inc({ reason: unscored });
         return this.finishRequest(started, allowDecision(facts.identity.kind, policy.checksum), 'request_headers', SKIP_RESPONSE, true);
@@ -142,7 +143,13 @@ export class VigilSession implements ExchangeSession {
       const login = x.endpoint.rule!.login!;
       const body = Buffer.concat(this.body);
       this.body = [];
-      x.login = { username: extractUsername(login.username, this.requestHeaderList!, body, this.deps.pseudonymize), failure: login.failure };
+      const read = readUsername(login.username, this.requestHeaderList!, body, this.deps.pseudonymize);
+      if (read.problem) {
+        // Decided all the same, username unknown: a hostile body costs a bounded scan and one metric.
+        this.deps.metrics.inputProblems.inc({ kind: read.problem });
+        this.deps.problems.warn(read.problem, { endpoint: x.endpoint.group, bodyBytes: body.length }, 'login body not read: username unknown');
+      }
+      x.login = { username: read.username, failure: login.failure };
       const { evaluation, failOpen } = await this.evaluate(x, ['login'], nowMs, true);
       decision = failOpen
         ? failOpenDecision(failOpen, x.facts.identity.kind, policy.checksum)
@@ -242,7 +249,7 @@ export class VigilSession implements ExchangeSession {
   /** Every final decision: counted and logged, then shown to the observer (replay) if there is one. */
   private report(decision: Decision): void {
     const { deps, about } = this;
-    reportDecision(decision, about?.facts ?? null, deps.metrics, deps.logger, about?.group);
+    reportDecision(decision, about?.facts ?? null, deps.metrics, deps.logger, { group: about?.group, rule: about?.rule, rawPaths: deps.logRawPaths });
     deps.onDecision?.({ decision, facts: about?.facts ?? null, endpointGroup: about?.group ?? null, unscored: about?.unscored ?? null });
   }
 

@@ -1,7 +1,9 @@
 import * as grpc from '@grpc/grpc-js';
+import type { Http2Server } from 'node:http2';
 import type { Logger } from '../obs/logger.js';
 import type { Metrics } from '../obs/metrics.js';
 import { formatAddress } from '../settings.js';
+import { ConnectionWatch } from './connections.js';
 import { EXT_PROC_SERVICE_NAME, loadWire } from './proto.js';
 import type { Call, ExchangeHandler } from './stream.js';
 import { ExchangeStream } from './stream.js';
@@ -12,6 +14,8 @@ export interface ExtProcServerOptions {
   maxStreams: number;
   maxBodyBytes: number;
   maxMessageBytes: number;
+  /** Ping period of each HTTP/2 connection; one that misses a ping is closed and counted (connections.ts). 0 = off. */
+  connectionPingMs?: number;
 }
 
 type ServingStatus = 'SERVING' | 'NOT_SERVING';
@@ -27,6 +31,7 @@ export class ExtProcServer {
   private readonly streams = new Set<ExchangeStream>();
   private status: ServingStatus = 'NOT_SERVING';
   private readonly watchers = new Set<grpc.ServerWritableStream<{ service?: string }, { status: ServingStatus }>>();
+  private readonly connections: ConnectionWatch;
   port = 0;
 
   constructor(
@@ -41,6 +46,7 @@ export class ExtProcServer {
       'grpc.max_send_message_length': options.maxMessageBytes,
     });
     raiseResetLimit(this.server);
+    this.connections = new ConnectionWatch(metrics, logger, options.connectionPingMs ?? 10_000);
     this.server.addService(wire.processorService, { Process: (call: Call) => this.process(call) });
     this.server.addService(wire.healthService, {
       Check: (call: grpc.ServerUnaryCall<{ service?: string }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
@@ -77,6 +83,7 @@ export class ExtProcServer {
     this.port = await new Promise<number>((resolve, reject) =>
       this.server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
     );
+    for (const h of http2ServersOf(this.server)) this.connections.attach(h);
     this.setStatus('SERVING');
     return this.port;
   }
@@ -106,6 +113,7 @@ export class ExtProcServer {
   /** Graceful shutdown; resolves when the server is down. */
   async drain(graceMs: number): Promise<void> {
     this.setStatus('NOT_SERVING');
+    this.connections.stop();
     for (const w of this.watchers) w.end();
     this.watchers.clear();
     const stopped = new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
@@ -137,6 +145,17 @@ export class ExtProcServer {
  */
 export const STREAM_RESET_BURST = 1_000_000;
 export const STREAM_RESET_RATE = 1_000_000;
+
+/**
+ * The HTTP/2 servers grpc-js made at bind time (one per bound address), for their 'session' events:
+ * grpc-js has no API for its connections. Checked like raiseResetLimit: a grpc-js without the map
+ * fails start-up (and the tests) rather than leaving connection drops unseen.
+ */
+function http2ServersOf(server: grpc.Server): Http2Server[] {
+  const map = (server as unknown as { http2Servers?: Map<Http2Server, unknown> }).http2Servers;
+  if (!(map instanceof Map) || map.size === 0) throw new Error('grpc-js Server has no http2Servers: cannot watch HTTP/2 connections (see server.ts)');
+  return [...map.keys()];
+}
 
 function raiseResetLimit(server: grpc.Server): void {
   const opts = (server as unknown as { commonServerOptions?: Record<string, unknown> }).commonServerOptions;

@@ -1,6 +1,8 @@
 import { countedAction, decidingReason } from '../decision/explain.js';
 import type { Decision } from '../decision/types.js';
+import type { EndpointRule } from '../policy/endpoints.js';
 import type { RequestFacts } from '../request/types.js';
+import { pathFields } from './log-path.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
 
@@ -14,6 +16,16 @@ export interface DecisionEvent {
 }
 export type DecisionObserver = (event: DecisionEvent) => void;
 
+/** Where the decided request went, for the log line. */
+export interface DecisionWhere {
+  /** The policy's endpoint group (`other` when no rule matched). */
+  group?: string | undefined;
+  /** The endpoint rule that matched, if any: its pattern is the logged template (obs/log-path.ts). */
+  rule?: EndpointRule | null | undefined;
+  /** VIGIL_LOG_RAW_PATHS: the line also carries the normalised path. */
+  rawPaths?: boolean | undefined;
+}
+
 /**
  * Counts every decision and logs every non-allow one (enforced or shadowed) with its explanation:
  * every reason (detector, signal, value, baseline, threshold, score, window, action, and where they
@@ -21,9 +33,9 @@ export type DecisionObserver = (event: DecisionEvent) => void;
  * the policy checksum. Allowed requests are counted, never logged at info. Shadowed decisions are
  * counted and logged exactly like enforced ones, labelled shadow. Non-allow decisions carry an exemplar
  * (identity pseudonym, policy checksum) when the registry serves OpenMetrics. Only pseudonymised
- * identities reach the log.
+ * identities reach the log, and a template of the path, not the path (unless raw paths are configured).
  */
-export function reportDecision(d: Decision, facts: RequestFacts | null, metrics: Metrics, logger: Logger, endpointGroup?: string): void {
+export function reportDecision(d: Decision, facts: RequestFacts | null, metrics: Metrics, logger: Logger, where: DecisionWhere = {}): void {
   const { action: counted, shadow: shadowed } = countedAction(d);
   const decider = decidingReason(d);
   const labels = [counted, decider?.detector ?? 'none', shadowed ? 'true' : 'false'];
@@ -39,8 +51,8 @@ export function reportDecision(d: Decision, facts: RequestFacts | null, metrics:
       identity: facts ? { kind: facts.identity.kind, id: facts.identity.id } : null,
       clientIp: facts?.clientIp,
       method: facts?.endpoint.method,
-      template: facts?.endpoint.template,
-      endpoint: endpointGroup,
+      ...(facts ? pathFields(facts.endpoint, where.rule ?? null, where.rawPaths === true) : {}),
+      endpoint: where.group,
       reasons: d.reasons,
       retryAfterS: d.retryAfterS,
       ...(d.creditUntilMs > 0 ? { stepUpCreditUntilMs: d.creditUntilMs } : {}),

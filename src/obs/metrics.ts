@@ -7,8 +7,8 @@ import { Tally } from './tally.js';
  */
 export function createMetrics(registry: Registry, opts: { exemplars?: boolean } = {}) {
   const r = [registry];
-  /** Open streams, read by the gauge at scrape time (the server keeps it current). */
-  const live = { streams: 0 };
+  /** Open streams and HTTP/2 connections, read by the gauges at scrape time (the server keeps them current). */
+  const live = { streams: 0, connections: 0 };
   return {
     registry,
     live,
@@ -147,6 +147,25 @@ export function createMetrics(registry: Registry, opts: { exemplars?: boolean } 
     policyLoadedAt: new Gauge({
       name: 'vigil_policy_last_reload_timestamp_seconds',
       help: 'When the live policy was loaded (start-up or last successful reload), Unix time in seconds',
+      registers: r,
+    }),
+    connections: new Counter({
+      name: 'vigil_connections_total',
+      help: 'HTTP/2 connections accepted on the ext_proc port (Envoy opens one per worker and reconnects after a drop)',
+      registers: r,
+    }),
+    connectionsActive: new Gauge({
+      name: 'vigil_connections_active',
+      help: 'HTTP/2 connections open on the ext_proc port',
+      registers: r,
+      collect() {
+        this.set(live.connections);
+      },
+    }),
+    connectionDrops: new Counter({
+      name: 'vigil_connection_drops_total',
+      help: 'HTTP/2 connections that ended abnormally, by reason: unresponsive (stopped answering pings, e.g. after the GOAWAY Node sends past its stream-reset limit; vigil closes it), session-error, peer-goaway (Envoy sent GOAWAY with an error code)',
+      labelNames: ['reason'] as const,
       registers: r,
     }),
   };

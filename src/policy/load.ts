@@ -78,6 +78,7 @@ export function compilePolicy(text: string, source: string): Policy {
     f.done();
     if (problems.length === before) detectors.push(factory.create(config));
   });
+  const allowNoDetectors = top.bool('allow_no_detectors', false);
   top.done();
   if (problems.length > 0) throw new ConfigError(problems);
   return {
@@ -92,6 +93,7 @@ export function compilePolicy(text: string, source: string): Policy {
     endpoints,
     allow,
     detectors,
+    allowNoDetectors,
   };
 }
 

@@ -67,4 +67,9 @@ export interface Policy {
   endpoints: readonly EndpointRule[];
   allow: Allowlist;
   detectors: readonly Detector[];
+  /**
+   * `allow_no_detectors: true`: a reload may swap in this policy although it has no detectors and the
+   * live one has some. Without it such a reload is refused (an emptied or half-written file looks so).
+   */
+  allowNoDetectors: boolean;
 }

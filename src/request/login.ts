@@ -6,9 +6,17 @@
  */
 import type { FailureSignal, UsernameSource } from '../policy/endpoints.js';
 import type { HeaderList } from './headers.js';
+import { scanJsonField } from './json-field.js';
 import type { Pseudonymizer } from './keyed-hash.js';
 
 export const MAX_USERNAME_CHARS = 256;
+
+/**
+ * Why a login body gave no username although it was there to read (the request is still decided,
+ * username unknown): `login-json-too-deep` nested beyond MAX_JSON_DEPTH, `login-json-invalid` not one
+ * complete JSON document (also a truncated one).
+ */
+export type LoginBodyProblem = 'login-json-too-deep' | 'login-json-invalid';
 
 /** The pseudonymised username, or null when the request carries none. */
 export function extractUsername(
@@ -17,10 +25,20 @@ export function extractUsername(
   body: Buffer | null,
   pseudonymize: Pseudonymizer,
 ): string | null {
-  const raw = rawUsername(source, headers, body);
-  if (raw === null) return null;
+  return readUsername(source, headers, body, pseudonymize).username;
+}
+
+/** The pseudonymised username (or null) and, when the body could not be read, why. */
+export function readUsername(
+  source: UsernameSource,
+  headers: HeaderList,
+  body: Buffer | null,
+  pseudonymize: Pseudonymizer,
+): { username: string | null; problem: LoginBodyProblem | null } {
+  const { raw, problem } = rawUsername(source, headers, body);
+  if (raw === null) return { username: null, problem };
   const norm = normaliseUsername(raw);
-  return norm === '' ? null : pseudonymize('user', norm);
+  return { username: norm === '' ? null : pseudonymize('user', norm), problem };
 }
 
 /** Trimmed, lower-cased, at most MAX_USERNAME_CHARS: `Alice@Example.com ` and `alice@example.com` are one target. */
@@ -33,31 +51,32 @@ export function needsBody(source: UsernameSource): boolean {
   return source.from !== 'header';
 }
 
-function rawUsername(source: UsernameSource, headers: HeaderList, body: Buffer | null): string | null {
+function rawUsername(source: UsernameSource, headers: HeaderList, body: Buffer | null): { raw: string | null; problem: LoginBodyProblem | null } {
   switch (source.from) {
     case 'header':
-      return headers.get(source.name) ?? null;
+      return { raw: headers.get(source.name) ?? null, problem: null };
     case 'json':
-      return body ? jsonField(body, source.field) : null;
+      return body ? jsonField(body, source.field) : { raw: null, problem: null };
     case 'form':
-      return body ? formField(body, source.field) : null;
+      return { raw: body ? formField(body, source.field) : null, problem: null };
   }
 }
 
-function jsonField(body: Buffer, path: string): string | null {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(body.toString('utf8'));
-  } catch {
-    return null;
+/**
+ * A JSON field path (`user.email`) by one bounded forward scan (json-field.ts), never JSON.parse: a
+ * deeply nested body would otherwise cost a parse tree's worth of CPU on the only thread.
+ */
+function jsonField(body: Buffer, path: string): { raw: string | null; problem: LoginBodyProblem | null } {
+  const r = scanJsonField(body, path.split('.'));
+  switch (r.outcome) {
+    case 'ok':
+      return { raw: r.value, problem: null };
+    case 'too-deep':
+      return { raw: null, problem: 'login-json-too-deep' };
+    case 'invalid':
+    case 'incomplete':
+      return { raw: null, problem: body.length === 0 ? null : 'login-json-invalid' };
   }
-  for (const key of path.split('.')) {
-    if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) return null;
-    doc = (doc as Record<string, unknown>)[key];
-  }
-  if (typeof doc === 'string') return doc;
-  if (typeof doc === 'number' && Number.isFinite(doc)) return String(doc);
-  return null;
 }
 
 function formField(body: Buffer, field: string): string | null {

@@ -417,7 +417,11 @@ describe('monitoring bundle: a real Prometheus scraping vigil', () => {
 
     // A policy change that does not compile: rejected, the live policy stays.
     writeFileSync(policyFile, 'format: 1\ndetectors: [ { name: broken } ]\n');
-    assert.equal(vigil.reloadPolicy(), 'rejected');
+    // New bytes settle first (docs/policy-reload.md), then the watcher compiles and rejects them by itself.
+    assert.notEqual(vigil.reloadPolicy(), 'reloaded');
+    await until('the broken policy rejected', 10_000, async () =>
+      (await (await fetch(`http://127.0.0.1:${vigil!.adminPort}/debug/policy`)).json() as Json).reloads?.rejected === 1 ? true : 'not rejected yet',
+    );
 
     // A trickle of allowed requests while Prometheus scrapes, so rates are positive and quantiles defined.
     const v = vigil;

@@ -17,6 +17,8 @@ export interface RedisServer {
   /** Stops it (SIGTERM, SIGKILL after 2 s); resolves once the process has exited. */
   stop(): Promise<void>;
   restart(): Promise<void>;
+  /** Sends a signal to the running redis-server (SIGSTOP freezes it, SIGCONT thaws it); false when none runs. */
+  signal(sig: NodeJS.Signals): boolean;
 }
 
 const NOT_FOUND = 'redis-server not found on PATH: install it (apt-get install redis-server); the Redis half of the suite cannot be skipped';
@@ -114,5 +116,6 @@ export async function startRedis(opts: { args?: string[]; port?: number } = {}):
       await stop();
       await start();
     },
+    signal: (sig) => (child ? child.kill(sig) : false),
   };
 }

@@ -10,7 +10,7 @@ import { createMetrics } from '../../src/obs/metrics.js';
 import { loadPolicyFile } from '../../src/policy/load.js';
 import { policyFileFor } from '../../src/policy/locate.js';
 import type { Policy } from '../../src/policy/policy.js';
-import { PolicyWatcher } from '../../src/policy/watch.js';
+import { PolicyWatcher, SETTLE_MS } from '../../src/policy/watch.js';
 import type { PolicyWatcherOptions } from '../../src/policy/watch.js';
 import { ConfigMapVolume, POLICY_BOGUS, POLICY_EMPTY, policyWithDetector, tempDir, until } from '../helpers/policy-files.js';
 import { LogCapture } from '../helpers/vigil.js';
@@ -23,12 +23,17 @@ afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
-/** A watcher on `file` as main wires it, with its swaps recorded instead of a server. */
+/**
+ * A watcher on `file` as main wires it, with its swaps recorded instead of a server. Its settle
+ * interval runs on a hand-moved monotonic clock: `settle()` is the check that finds new bytes, the
+ * interval passing, and the check that compiles them.
+ */
 function setup(file: string, opts: Partial<PolicyWatcherOptions> = {}) {
   const registry = new Registry();
   const metrics = createMetrics(registry);
   const logs = new LogCapture();
   const clock = new ManualClock(T0);
+  let mono = 0;
   const swaps: Policy[] = [];
   const initial = loadPolicyFile(file);
   const watcher = new PolicyWatcher({
@@ -41,6 +46,7 @@ function setup(file: string, opts: Partial<PolicyWatcherOptions> = {}) {
     logger: createLogger('debug', logs),
     pollMs: 0,
     watchDirectory: false,
+    now: () => mono,
     ...opts,
   }).start();
   open.push(watcher);
@@ -48,7 +54,12 @@ function setup(file: string, opts: Partial<PolicyWatcherOptions> = {}) {
     const m = await registry.getSingleMetric(name)?.get();
     return (m?.values ?? []).filter((v) => Object.entries(labels).every(([k, want]) => String((v.labels as Record<string, unknown>)[k]) === want));
   };
-  return { watcher, swaps, logs, clock, initial, metric };
+  const settle = (force = false) => {
+    assert.equal(watcher.check(force), 'settling', 'new bytes are not compiled at first sight');
+    mono += SETTLE_MS;
+    return watcher.check(force);
+  };
+  return { watcher, swaps, logs, clock, initial, metric, settle, advance: (ms: number) => (mono += ms) };
 }
 
 function policyDir(): string {
@@ -60,7 +71,7 @@ function policyDir(): string {
 test('polling alone (no directory watch) picks up a new valid policy and shows it as the live one', async () => {
   const file = join(policyDir(), 'policy.yaml');
   writeFileSync(file, POLICY_EMPTY);
-  const { watcher, swaps, clock, initial, metric } = setup(file, { pollMs: 100, watchDirectory: false });
+  const { watcher, swaps, clock, initial, metric } = setup(file, { pollMs: 100, watchDirectory: false, now: () => performance.now() });
   clock.advance(5000);
   writeFileSync(file, policyWithDetector('polled'));
   const next = await until('the poll to swap the policy', () => swaps[0]);
@@ -78,7 +89,7 @@ test('the directory watch alone (no polling) follows a ConfigMap ..data symlink 
   const volume = new ConfigMapVolume(dir, POLICY_EMPTY);
   const file = policyFileFor(dir);
   assert.equal(file, join(dir, 'policy.yaml'));
-  const { swaps, initial } = setup(file, { pollMs: 0, watchDirectory: true });
+  const { swaps, initial } = setup(file, { pollMs: 0, watchDirectory: true, now: () => performance.now() });
   volume.update(policyWithDetector('from-configmap'));
   const next = await until('the directory watch to swap the policy', () => swaps[0]);
   assert.notEqual(next.checksum, initial.checksum);
@@ -104,7 +115,7 @@ test('same bytes are not compiled twice; the same checksum is never a reload, ev
 test('a broken policy is rejected once with every problem, kept for /debug/policy; the fix is then swapped in', async () => {
   const file = join(policyDir(), 'policy.yaml');
   writeFileSync(file, POLICY_EMPTY);
-  const { watcher, swaps, logs, clock, metric } = setup(file);
+  const { watcher, swaps, logs, clock, metric, settle } = setup(file);
   const bad = 'format: 2\ndetectors: []\nbogus: 1\n';
   writeFileSync(file, bad);
   clock.advance(1000);
@@ -116,7 +127,7 @@ test('a broken policy is rejected once with every problem, kept for /debug/polic
     expected = err.problems;
   }
   assert.equal(expected.length, 2, 'the fixture has two problems');
-  assert.equal(watcher.check(), 'rejected');
+  assert.equal(settle(), 'rejected');
   assert.equal(watcher.check(), 'unchanged', 'the same broken bytes are reported once');
   assert.deepEqual(watcher.status().lastRejected, { at: new Date(T0 + 1000).toISOString(), problems: expected });
   assert.equal(swaps.length, 0);
@@ -129,7 +140,7 @@ test('a broken policy is rejected once with every problem, kept for /debug/polic
   assert.equal((await metric('vigil_policy_reloads_total', { result: 'rejected' }))[0]?.value, 2);
 
   writeFileSync(file, policyWithDetector('fixed'));
-  assert.equal(watcher.check(), 'reloaded');
+  assert.equal(settle(), 'reloaded');
   assert.equal(swaps[0]?.detectors[0]?.config.name, 'fixed');
   assert.deepEqual(watcher.status().reloads, { ok: 1, rejected: 2 });
   assert.notEqual(watcher.status().lastRejected, null, 'the last rejection stays visible after a good reload');
@@ -138,14 +149,14 @@ test('a broken policy is rejected once with every problem, kept for /debug/polic
 test('a vanished policy file is rejected (the last good policy stays) and its return is picked up', () => {
   const file = join(policyDir(), 'policy.yaml');
   writeFileSync(file, POLICY_EMPTY);
-  const { watcher, swaps } = setup(file);
+  const { watcher, swaps, settle } = setup(file);
   unlinkSync(file);
-  assert.equal(watcher.check(), 'rejected');
+  assert.equal(settle(), 'rejected');
   assert.match(watcher.status().lastRejected?.problems[0] ?? '', /cannot read policy \(ENOENT\)/);
   writeFileSync(file, POLICY_BOGUS);
-  assert.equal(watcher.check(), 'rejected');
+  assert.equal(settle(), 'rejected');
   writeFileSync(file, policyWithDetector('back'));
-  assert.equal(watcher.check(), 'reloaded');
+  assert.equal(settle(), 'reloaded');
   assert.equal(swaps.length, 1);
 });
 
