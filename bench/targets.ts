@@ -5,12 +5,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { processTree } from './process-tree.js';
 import type { FromTarget } from './target.js';
 import type { TargetName } from './types.js';
 
 export interface TargetHandle {
   name: TargetName;
   pid: number;
+  /** The spawned process and its descendants (cluster workers) once serving. */
+  pids: number[];
   grpcPort: number;
   adminPort: number | null;
   /** Messages the bare server answered (bare only; -1 for vigil, which has /metrics). */
@@ -40,6 +43,7 @@ function nextMessage<T extends FromTarget['type']>(child: ChildProcess, type: T,
   });
 }
 
+/** A target served by bench/target.ts (bare, bare-2proc, vigil-memory, vigil-redis). */
 export async function spawnTarget(name: TargetName, pin: string[], env: Record<string, string>): Promise<TargetHandle> {
   const argv = [...pin, process.execPath, TARGET_JS, name];
   const child = spawn(argv[0]!, argv.slice(1), {
@@ -53,6 +57,7 @@ export async function spawnTarget(name: TargetName, pin: string[], env: Record<s
   return {
     name,
     pid: ready.pid,
+    pids: processTree(ready.pid),
     grpcPort: ready.grpcPort,
     adminPort: ready.adminPort,
     async answered() {
