@@ -65,9 +65,9 @@ function saturationChecks(report: BenchReport): Check[] {
     const syncs = med(redis, (r) => r.syncPerReq);
     if (!redis) out.push(notRun(what, required));
     else if (!Number.isFinite(syncs)) {
-      out.push({ what, required, measured: `n/a: vigil_store_sync_total is not on /metrics (Redis commands per request: ${dec(cmds, 2)})`, result: 'n/a' });
+      out.push({ what, required, measured: `n/a: vigil_store_sync_total is not on /metrics (Redis commands per request, counting those run inside scripts: ${dec(cmds, 2)})`, result: 'n/a' });
     } else {
-      out.push({ what, required, measured: `${dec(syncs, 4)} sync round trips per request (Redis commands per request: ${dec(cmds, 3)})`, result: verdict(syncs <= ROUND_TRIPS_PER_REQ) });
+      out.push({ what, required, measured: `${dec(syncs, 4)} sync round trips per request (Redis commands per request, counting those run inside scripts: ${dec(cmds, 3)})`, result: verdict(syncs <= ROUND_TRIPS_PER_REQ) });
     }
   }
   const pair = runsOf(report, 'saturation', 'vigil-redis-workers2');

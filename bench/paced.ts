@@ -7,7 +7,9 @@
  * yields to the event loop with setImmediate between checks, so responses are read within
  * microseconds; only gaps longer than 2 ms sleep on a timer (and wake 1.5 ms early). Each start and
  * its lateness against the schedule are recorded, so the report can show the generator kept up.
- * Without a rate it is a closed loop with `streams` in flight.
+ * Without a rate it is a closed loop with `streams` in flight. Paced, at most MAX_IN_FLIGHT streams are
+ * open at once (an overloaded server would otherwise collect an unbounded backlog and start refusing
+ * streams): a start held back by that cap counts as late, so the report shows it.
  *
  * Every request is one stream carrying a pre-encoded gRPC-framed ProcessingRequest read from
  * `payloadFile` (one or more frames back to back; request i carries frame i mod n, so n API keys are
@@ -36,7 +38,8 @@ export interface PacedSpec {
   dropMs: number;
 }
 
-const DRAIN_MS = 10_000;
+const DRAIN_MS = 30_000;
+const MAX_IN_FLIGHT = 1024;
 const SLEEP_ABOVE_MS = 2;
 const WAKE_EARLY_MS = 1.5;
 
@@ -125,7 +128,7 @@ async function run(spec: PacedSpec): Promise<void> {
       let next = 0;
       const tick = (): void => {
         const now = performance.now() - t0;
-        while (next < cap && next * intervalMs <= now) {
+        while (next < cap && next * intervalMs <= now && inFlight < MAX_IN_FLIGHT) {
           send(next, next * intervalMs);
           next++;
         }

@@ -9,7 +9,7 @@ import { get } from 'node:http';
 import { join } from 'node:path';
 import { projectRoot } from '../src/paths.js';
 import { freePort } from '../test/helpers/free-port.js';
-import { processTree } from './process-tree.js';
+import { processTree, treeRssBytes } from './process-tree.js';
 import type { TargetHandle } from './targets.js';
 import type { TargetName } from './types.js';
 
@@ -70,6 +70,7 @@ export async function spawnServeTarget(name: TargetName, pin: string[], vigilEnv
     grpcPort,
     adminPort,
     answered: async () => -1,
+    memory: async () => ({ rss: treeRssBytes(pids), heapUsed: NaN }),
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;
       const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));

@@ -3,6 +3,7 @@ import { dec, int, med, mib, ms, ms3, pct, procs, runsOf } from './format.js';
 import { range } from './stats.js';
 import { TARGETS, type BenchReport, type RunResult } from './types.js';
 
+const bytes = (n: number): string => (Number.isFinite(n) ? `${int(n)} B` : '–');
 const perReq = (n: number, digits: number): string => (Number.isFinite(n) ? n.toFixed(digits) : '–');
 /** A per-request figure that needs a metric vigil may not export yet: "n/a" when it is missing. */
 const optional = (runs: RunResult[], pick: (r: RunResult) => number | null, digits: number): string => {
@@ -13,7 +14,7 @@ const optional = (runs: RunResult[], pick: (r: RunResult) => number | null, digi
 export function saturationTable(report: BenchReport): string[] {
   const bare = med(runsOf(report, 'saturation', 'bare'), (r) => r.reqPerSec);
   const rows = [
-    '| target | processes | req/s, median [min–max] | vs bare | p50 / p99 / p99.9 ms | server µs CPU / req | Redis µs CPU / req | Redis commands / req | store sync round trips / req | fail-open |',
+    '| target | processes | req/s, median [min–max] | vs bare | p50 / p99 / p99.9 ms | server µs CPU / req | Redis µs CPU / req | Redis commands / req (with those inside scripts) | store sync round trips / req | fail-open |',
     '|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const name of TARGETS) {
@@ -64,18 +65,18 @@ function weighted(runs: RunResult[], pick: (r: RunResult) => number | null, digi
 export function keysTable(report: BenchReport): string[] {
   if (!report.keys.length) return ['(not run)'];
   const rows = [
-    '| target | keys sent | pass req/s | pass p50 / p99 / p99.9 ms | pass generator CPU | revisit at ½ bare: achieved req/s | revisit p50 / p99 / p99.9 ms | server RSS before → after | RSS growth per active subject | Redis memory per subject | Redis commands / req | store sync round trips / req | fail-open |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+    '| target | keys sent | pass req/s | pass p50 / p99 / p99.9 ms | pass generator CPU | revisit at ½ bare: achieved req/s | revisit p50 / p99 / p99.9 ms | server RSS before → after | RSS growth per active subject | JS heap growth per active subject | Redis memory per subject | Redis commands / req (with those inside scripts) | store sync round trips / req | fail-open |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const k of report.keys) {
     const both = [k.pass, k.revisit];
     const perSubject = (k.rssAfter - k.rssBefore) / k.activeSubjects;
-    const redisPer = k.redisMemAfter !== null && k.redisMemBefore !== null ? `${int((k.redisMemAfter - k.redisMemBefore) / k.activeSubjects)} B` : '–';
+    const redisPer = k.redisMemAfter !== null && k.redisMemBefore !== null ? bytes((k.redisMemAfter - k.redisMemBefore) / k.activeSubjects) : '–';
     const redis = k.pass.redisCpuUsPerReq !== null;
     const failOpen = k.pass.failOpen === null ? '–' : int(both.reduce((s, r) => s + (r.failOpen ?? 0), 0));
     rows.push(
       `| ${k.target} | ${int(k.activeSubjects)} of ${int(k.keys)} | ${int(k.pass.reqPerSec)} | ${ms(k.pass.p50)} / ${ms(k.pass.p99)} / ${ms(k.pass.p999)} | ${pct(k.pass.paced?.generatorCpu ?? NaN)} | ` +
-        `${int(k.revisit.reqPerSec)} | ${ms(k.revisit.p50)} / ${ms(k.revisit.p99)} / ${ms(k.revisit.p999)} | ${mib(k.rssBefore)} → ${mib(k.rssAfter)} | ${int(perSubject)} B | ${redisPer} | ` +
+        `${int(k.revisit.reqPerSec)} | ${ms(k.revisit.p50)} / ${ms(k.revisit.p99)} / ${ms(k.revisit.p999)} | ${mib(k.rssBefore)} → ${mib(k.rssAfter)} | ${int(perSubject)} B | ${bytes((k.heapAfter - k.heapBefore) / k.activeSubjects)} | ${redisPer} | ` +
         `${redis ? weighted(both, (r) => r.redisCmdsPerReq, 3) : '–'} | ${redis ? weighted(both, (r) => r.syncPerReq, 4) : '–'} | ${failOpen} |`,
     );
   }

@@ -3,7 +3,8 @@
  * where kind is bare, bare-2proc (two bare servers sharing one port: bench/bare-cluster.ts),
  * vigil-memory or vigil-redis. (vigil with workers runs as `vigil serve`: bench/serve-target.ts.)
  * Talks to bench/run.ts over the IPC channel:
- * sends {type:'ready', ...} once serving, answers {type:'answered'} with the bare server's count, and
+ * sends {type:'ready', ...} once serving, answers {type:'answered'} with the bare server's count and
+ * {type:'memory'} with its memory after a full garbage collection (it runs with --expose-gc), and
  * shuts down cleanly on {type:'stop'} (or SIGTERM).
  */
 import { startBareCluster } from './bare-cluster.js';
@@ -14,10 +15,11 @@ import { parseSettings } from '../src/settings.js';
 export type TargetKind = 'bare' | 'bare-2proc' | 'vigil-memory' | 'vigil-redis';
 const KINDS: readonly TargetKind[] = ['bare', 'bare-2proc', 'vigil-memory', 'vigil-redis'];
 
-export type ToTarget = { type: 'answered' } | { type: 'stop' };
+export type ToTarget = { type: 'answered' } | { type: 'memory' } | { type: 'stop' };
 export type FromTarget =
   | { type: 'ready'; grpcPort: number; adminPort: number | null; pid: number }
   | { type: 'answered'; count: number }
+  | { type: 'memory'; rss: number; heapUsed: number }
   | { type: 'failed'; error: string };
 
 function send(msg: FromTarget): void {
@@ -54,6 +56,15 @@ async function start(kind: TargetKind): Promise<Started> {
   return { grpcPort: vigil.grpcPort, adminPort: vigil.adminPort, answered: async () => -1, stop: () => vigil.shutdown() };
 }
 
+/** Memory with the garbage gone (two full collections), so that growth between two readings is live data. */
+function memoryAfterGc(): { rss: number; heapUsed: number } {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  gc?.();
+  gc?.();
+  const m = process.memoryUsage();
+  return { rss: m.rss, heapUsed: gc ? m.heapUsed : NaN };
+}
+
 async function main(): Promise<void> {
   const kind = process.argv[2] as TargetKind;
   if (!KINDS.includes(kind)) throw new Error(`unknown target ${String(kind)}`);
@@ -67,6 +78,7 @@ async function main(): Promise<void> {
   };
   process.on('message', (msg: ToTarget) => {
     if (msg.type === 'answered') void target.answered().then((count) => send({ type: 'answered', count }));
+    else if (msg.type === 'memory') send({ type: 'memory', ...memoryAfterGc() });
     else if (msg.type === 'stop') void stop();
   });
   process.on('SIGTERM', () => void stop());

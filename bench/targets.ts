@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { processTree } from './process-tree.js';
+import { processTree, treeRssBytes } from './process-tree.js';
 import type { FromTarget } from './target.js';
 import type { TargetName } from './types.js';
 
@@ -18,6 +18,8 @@ export interface TargetHandle {
   adminPort: number | null;
   /** Messages the bare server answered (bare only; -1 for vigil, which has /metrics). */
   answered(): Promise<number>;
+  /** Resident set (all its processes) and, where the target can collect garbage on demand, the JS heap in use after a full GC (else NaN), bytes. */
+  memory(): Promise<{ rss: number; heapUsed: number }>;
   stop(): Promise<void>;
 }
 
@@ -45,7 +47,7 @@ function nextMessage<T extends FromTarget['type']>(child: ChildProcess, type: T,
 
 /** A target served by bench/target.ts (bare, bare-2proc, vigil-memory, vigil-redis). */
 export async function spawnTarget(name: TargetName, pin: string[], env: Record<string, string>): Promise<TargetHandle> {
-  const argv = [...pin, process.execPath, TARGET_JS, name];
+  const argv = [...pin, process.execPath, '--expose-gc', TARGET_JS, name];
   const child = spawn(argv[0]!, argv.slice(1), {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     env: { ...process.env, ...env },
@@ -54,16 +56,24 @@ export async function spawnTarget(name: TargetName, pin: string[], env: Record<s
     child.kill('SIGKILL');
     throw new Error(`${name} did not start: ${err.message}`);
   });
+  const pids = processTree(ready.pid);
   return {
     name,
     pid: ready.pid,
-    pids: processTree(ready.pid),
+    pids,
     grpcPort: ready.grpcPort,
     adminPort: ready.adminPort,
     async answered() {
       const reply = nextMessage(child, 'answered', 5000);
       child.send({ type: 'answered' });
       return (await reply).count;
+    },
+    async memory() {
+      // A cluster's workers are not collected on demand: their RSS is added as it is.
+      const reply = nextMessage(child, 'memory', 10_000);
+      child.send({ type: 'memory' });
+      const own = await reply;
+      return { rss: own.rss + treeRssBytes(pids.filter((p) => p !== ready.pid)), heapUsed: pids.length > 1 ? NaN : own.heapUsed };
     },
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;

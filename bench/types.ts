@@ -76,8 +76,11 @@ export interface KeysOutcome {
   pass: RunResult;
   /** Then paced at ½ of bare's saturation rate over the same keys from the first again. */
   revisit: RunResult;
+  /** The server's resident set and JS heap in use (after a full GC where possible, else NaN), bytes. */
   rssBefore: number;
   rssAfter: number;
+  heapBefore: number;
+  heapAfter: number;
   /** redis-server used_memory before and after (targets that use Redis). */
   redisMemBefore: number | null;
   redisMemAfter: number | null;
