@@ -81,7 +81,9 @@ export function methodSection(report: BenchReport): string[] {
     'Before measuring, each server is checked: the exact bytes the generators send, sent once with Node\'s HTTP/2 client, must come back as HTTP 200, `grpc-status: 0` and one `ProcessingResponse` of the `request_headers` kind; then 2,000 requests through h2load must give 2,000 2xx and raise the server\'s own count by 2,000 (vigil: `vigil_decisions_total`, all `action="allow"`, with no fail-open and no stream errors; a multi-process vigil whose `/metrics` covers only one process is reported, not failed). Each server then gets a ' +
       `${report.quick ? 'short' : '3 s'} warm-up at saturation.`,
     '',
-    `Measurements (each repeated ${report.reps} times, the repetitions interleaving the servers so that drift on a shared VM hits them alike; the **median** is reported for every figure):`,
+    report.reps === 1
+      ? 'Measurements (each run once; figures of a single run are noisier than the medians of a full run):'
+      : `Measurements (each repeated ${report.reps} times, the repetitions interleaving the servers so that drift on a shared VM hits them alike; the **median** is reported for every figure):`,
     '',
     `- **Saturation throughput**: h2load closed loop, 64 streams in flight, ${sat?.durationS ?? '–'} s per run.`,
     `- **Latency at fixed offered loads**: the paced generator at half of the bare server's measured saturation rate (${int(report.halfBareRps)} req/s) and at 1,000 req/s; h2load closed loops with 1 and 4 streams in flight; ${lat?.durationS ?? '–'} s per run. "Arrivals per busy ms" is the number of requests started per 1-ms slot that saw any start: even pacing gives max(1, rate/1000).`,

@@ -13,10 +13,12 @@ export interface BenchOptions {
   keys: number;
   /** Not the full run: tables only, docs/benchmarks.md left alone. */
   subset: boolean;
+  /** Write this run's report here (any run) instead of docs/benchmarks.md (full runs only). */
+  out: string | null;
   help: boolean;
 }
 
-export const BENCH_HELP = `npm run bench -- [options]   (the full run takes about 8 minutes and needs a quiet machine)
+export const BENCH_HELP = `npm run bench -- [options]   (the full run needs a quiet machine and should take under 10 minutes)
 
   --quick               2-second runs, 20,000 keys; prints the tables, does not write docs/benchmarks.md
   --targets=a,b         run only these targets (bare, the floor, always runs):
@@ -25,9 +27,11 @@ export const BENCH_HELP = `npm run bench -- [options]   (the full run takes abou
                         ${SCENARIOS.join(', ')}
   --reps=N              repetitions of each run (default 3; the median is reported)
   --keys=N              API keys in the many-keys scenario (default 100000)
+  --out=FILE            write this run's report to FILE (also for a quick or partial run) instead of
+                        docs/benchmarks.md, which only a full run rewrites
   -h, --help            this help
 
-Environment equivalents: BENCH_QUICK=1, BENCH_TARGETS, BENCH_SCENARIOS, BENCH_REPS, BENCH_KEYS.
+Environment equivalents: BENCH_QUICK=1, BENCH_TARGETS, BENCH_SCENARIOS, BENCH_REPS, BENCH_KEYS, BENCH_OUT.
 Needs h2load (apt-get install nghttp2-client), redis-server and taskset.
 Example, a one-minute look at the Redis mode: npm run bench -- --quick --targets=vigil-redis --scenarios=half-bare --reps=1
 `;
@@ -53,7 +57,7 @@ function positiveInt(raw: string | undefined, fallback: number, what: string): n
 }
 
 export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): BenchOptions {
-  const known = /^(--quick|-h|--help|--(targets|scenarios|reps|keys)=.*)$/;
+  const known = /^(--quick|-h|--help|--(targets|scenarios|reps|keys|out)=.*)$/;
   const stray = argv.filter((a) => !known.test(a));
   if (stray.length) throw new Error(`unknown option ${stray[0]} (npm run bench -- --help)`);
   const quick = argv.includes('--quick') || env['BENCH_QUICK'] === '1';
@@ -62,5 +66,6 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): B
   const reps = positiveInt(flag(argv, 'reps') ?? env['BENCH_REPS'], 3, '--reps');
   const keys = positiveInt(flag(argv, 'keys') ?? env['BENCH_KEYS'], quick ? 20_000 : 100_000, '--keys');
   const subset = quick || targets.length < TARGETS.length || scenarios.length < SCENARIOS.length || reps !== 3 || keys !== 100_000;
-  return { quick, targets, scenarios, reps, keys, subset, help: argv.includes('--help') || argv.includes('-h') };
+  const out = flag(argv, 'out') ?? env['BENCH_OUT'] ?? null;
+  return { quick, targets, scenarios, reps, keys, subset, out: out || null, help: argv.includes('--help') || argv.includes('-h') };
 }

@@ -181,11 +181,11 @@ async function bench(o: BenchOptions, h2load: string): Promise<void> {
       redone: redone.n,
     };
     console.log(renderTables(report));
-    if (o.subset) log('a quick or partial run: docs/benchmarks.md not written');
-    else {
-      writeFileSync(join(projectRoot, 'docs', 'benchmarks.md'), renderMarkdown(report));
-      log('wrote docs/benchmarks.md');
-    }
+    const out = o.out ?? (o.subset ? null : join(projectRoot, 'docs', 'benchmarks.md'));
+    if (out) {
+      writeFileSync(out, renderMarkdown(report));
+      log(`wrote ${out}`);
+    } else log('a quick or partial run: docs/benchmarks.md not written (--out=FILE writes its report elsewhere)');
     log(`done in ${report.elapsedS.toFixed(0)} s`);
   } finally {
     for (const h of targets.values()) await h.stop().catch(() => undefined);

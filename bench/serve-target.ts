@@ -1,11 +1,13 @@
 /**
  * A vigil target run the way it is deployed, as `vigil serve` with settings in the environment (the
  * bench's other vigil targets call startVigil inside bench/target.ts). Used for settings that only
- * `vigil serve` acts on, such as VIGIL_WORKERS. Ready once /readyz answers 200; the process tree is
+ * `vigil serve` acts on, such as VIGIL_WORKERS. Ready once /readyz answers 200 and the gRPC port
+ * accepts connections; the process tree is
  * read after that, so the report can say how many processes actually served.
  */
 import { spawn } from 'node:child_process';
 import { get } from 'node:http';
+import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { projectRoot } from '../src/paths.js';
 import { freePort } from '../test/helpers/free-port.js';
@@ -22,6 +24,16 @@ function readyz(port: number): Promise<number> {
       res.resume();
       resolve(res.statusCode ?? 0);
     }).on('error', () => resolve(0));
+  });
+}
+
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = createConnection({ host: '127.0.0.1', port }, () => {
+      sock.destroy();
+      resolve(true);
+    });
+    sock.once('error', () => resolve(false));
   });
 }
 
@@ -49,11 +61,11 @@ export async function spawnServeTarget(name: TargetName, pin: string[], vigilEnv
   });
   const pid = child.pid!;
   const deadline = Date.now() + 20_000;
-  while ((await readyz(adminPort)) !== 200) {
+  while ((await readyz(adminPort)) !== 200 || !(await accepts(grpcPort))) {
     if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${name} (vigil serve) exited with ${child.exitCode ?? child.signalCode} before it was ready`);
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
-      throw new Error(`${name} (vigil serve): /readyz not 200 within 20 s`);
+      throw new Error(`${name} (vigil serve): /readyz not 200 or the gRPC port not accepting within 20 s`);
     }
     await sleep(100);
   }

@@ -27,6 +27,9 @@ test('environment variables, overridden by flags', () => {
   assert.deepEqual(o.targets, ['bare', 'vigil-memory']);
   assert.equal(o.keys, 700);
   assert.equal(o.subset, true);
+  assert.equal(o.out, null);
+  assert.equal(parseOptions(['--out=/tmp/b.md'], {}).out, '/tmp/b.md');
+  assert.equal(parseOptions([], { BENCH_OUT: '/tmp/c.md' }).out, '/tmp/c.md');
 });
 
 test('unknown names and options are errors that list what is known', () => {
