@@ -1,6 +1,7 @@
 /**
  * Runs h2load (nghttp2's C HTTP/2 load generator, the stand-in for Envoy's C++ gRPC client): one
- * connection, one stream per simulated HTTP request, each carrying the same pre-encoded gRPC message.
+ * connection (two for the two-process targets), one stream per simulated HTTP request, each carrying
+ * the same pre-encoded gRPC message.
  * Latency percentiles and the steady-state rate are computed here from --log-file (start µs, HTTP
  * status, µs to end of response), after dropping the first `dropMs` of the run.
  */
@@ -13,7 +14,9 @@ export interface LoadSpec {
   port: number;
   payloadFile: string;
   logFile: string;
-  /** Streams in flight on the one connection (-m). */
+  /** HTTP/2 connections (-c). */
+  connections: number;
+  /** Streams in flight in all, split evenly over the connections (-m is per connection). */
   streams: number;
   /** Run for this long (-D) … */
   durationS: number;
@@ -53,7 +56,7 @@ export function h2loadVersion(): string | null {
 
 export function h2loadArgs(spec: LoadSpec): string[] {
   const args = [
-    'h2load', '-c', '1', '-t', '1', '-m', String(spec.streams),
+    'h2load', '-c', String(spec.connections), '-t', '1', '-m', String(Math.ceil(spec.streams / spec.connections)),
     ...(spec.requests !== undefined ? ['-n', String(spec.requests)] : ['-D', String(spec.durationS)]),
     '--data', spec.payloadFile,
     '-H', 'content-type: application/grpc', '-H', 'te: trailers',

@@ -1,52 +1,50 @@
 /**
- * `npm run bench`: vigil's ext_proc server against its floor, under h2load, each in its own pinned
- * process. Prints the tables and writes docs/benchmarks.md. Method: docs/benchmarks.md ("Method").
- * `--quick` shortens every run and does not write the docs (for trying the bench out).
+ * `npm run bench`: vigil's ext_proc server against its floor, under h2load and the even-paced
+ * generator, each in its own pinned process. Prints the tables and, after a full run, writes
+ * docs/benchmarks.md. Options (a quick look, a subset of targets or scenarios): bench/options.ts,
+ * `npm run bench -- --help`. Method: docs/benchmarks.md ("Method").
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import { projectRoot } from '../src/paths.js';
 import { startRedis, type RedisServer } from '../test/helpers/redis-server.js';
-import { h2loadVersion, runLoad, type LoadSpec } from './h2load.js';
-import { clockTicks, cpuBusyUs, machineBusyCpus, machineInfo, processCpuUs } from './machine.js';
-import { encodeBenchFrame } from './payload.js';
+import { h2loadVersion } from './h2load.js';
+import { runManyKeys } from './keys.js';
+import { clockTicks, machineBusyCpus, machineInfo } from './machine.js';
+import { measure, type MeasureCtx } from './measure.js';
+import { BENCH_HELP, parseOptions, type BenchOptions } from './options.js';
+import { encodeBenchFrame, writeKeyedPayloads } from './payload.js';
+import { probeRedis } from './redis-probe.js';
 import { renderMarkdown, renderTables } from './report.js';
+import { latency, manyKeys, saturation, timing } from './scenarios.js';
+import { spawnServeTarget } from './serve-target.js';
 import { median } from './stats.js';
 import { spawnTarget, type TargetHandle } from './targets.js';
-import { TARGETS, type RunResult, type Scenario, type ScenarioOutcome, type TargetName } from './types.js';
-import { checkOneExchange, counterSum, scrape } from './verify.js';
+import { TARGET_SPECS, type BenchReport, type KeysOutcome, type RunResult, type Scenario, type ScenarioOutcome, type TargetName } from './types.js';
+import { verifyTarget } from './verify.js';
+import { gauge, readCounters, scrape } from './vigil-metrics.js';
 
-const quick = process.argv.includes('--quick');
-const SATURATION_S = quick ? 2 : 8;
-const LATENCY_S = quick ? 2 : 5;
-const WARMUP_S = quick ? 1 : 3;
-const DROP_MS = quick ? 500 : 1000;
-const REPS = 3;
-const VERIFY_REQUESTS = 2000;
 /** A run in which other processes took more than this share of the server's CPU is redone … */
 const MAX_INTERFERENCE = 0.1;
-/** … at most this many times, and at most MAX_REDOS_TOTAL runs in all (keeps the bench under ~6 min). */
+/** … at most this many times, and at most MAX_REDOS_TOTAL runs in all (keeps the bench under ~10 min). */
 const MAX_REDOS = 2;
 const MAX_REDOS_TOTAL = 8;
-
 const QUIET_CPUS = 0.15;
-const QUIET_WAIT_S = 120;
 
 const log = (msg: string): void => console.error(`[bench] ${msg}`);
 
 /** Other work on the machine skews every figure: wait (a while) for it to go quiet, and report it. */
-async function waitForQuiet(cpus: number): Promise<number> {
-  const deadline = Date.now() + QUIET_WAIT_S * 1000;
+async function waitForQuiet(cpus: number, waitS: number): Promise<number> {
+  const deadline = Date.now() + waitS * 1000;
   for (;;) {
     const busy = await machineBusyCpus(2000, cpus);
     if (!(busy > QUIET_CPUS) || Date.now() > deadline) {
       if (busy > QUIET_CPUS) log(`the machine is still busy (${busy.toFixed(2)} CPUs of other work): measuring anyway, figures will be noisy`);
       return busy;
     }
-    log(`other work is using ${busy.toFixed(2)} CPUs: waiting for the machine to go quiet (at most ${QUIET_WAIT_S} s)`);
+    log(`other work is using ${busy.toFixed(2)} CPUs: waiting for the machine to go quiet (at most ${waitS} s)`);
   }
 }
 
@@ -55,199 +53,166 @@ function hasTaskset(): boolean {
   return !r.error && r.status === 0;
 }
 
-async function pinRedis(redis: RedisServer, pinned: boolean): Promise<number> {
-  const client = new Redis(redis.url, { lazyConnect: false, maxRetriesPerRequest: 1 });
-  try {
-    const m = /process_id:(\d+)/.exec(await client.info('server'));
-    const pid = m ? Number(m[1]) : NaN;
-    if (pinned && Number.isFinite(pid)) spawnSync('taskset', ['-pc', '0', String(pid)], { stdio: 'ignore' });
-    return pid;
-  } finally {
-    client.disconnect();
+/** One-process targets own CPU 1; the two-process ones may use both CPUs (shared with the load generator and Redis). */
+async function startTarget(name: TargetName, pinned: boolean, redis: RedisServer | undefined): Promise<TargetHandle> {
+  const spec = TARGET_SPECS[name];
+  const pin = !pinned ? [] : spec.processes > 1 ? ['taskset', '-c', '0,1'] : ['taskset', '-c', '1'];
+  const policy = join(projectRoot, 'bench', 'bench-policy.yaml');
+  if (name === 'vigil-redis-workers2') {
+    return spawnServeTarget(name, pin, { VIGIL_POLICY: policy, REDIS_URL: redis!.url, VIGIL_WORKERS: String(spec.processes) }, spec.processes);
   }
+  return spawnTarget(name, pin, { BENCH_POLICY: policy, ...(spec.redis ? { BENCH_REDIS_URL: redis!.url } : {}) });
 }
 
-interface Ctx {
-  payloadFile: string;
-  logFile: string;
-  loadPin: string[];
-  ticks: number;
-  redisPid: number;
-  pinned: boolean;
-}
-
-async function measure(ctx: Ctx, target: TargetHandle, s: Scenario): Promise<RunResult> {
-  const spec: LoadSpec = {
-    port: target.grpcPort,
-    payloadFile: ctx.payloadFile,
-    logFile: ctx.logFile,
-    streams: s.streams,
-    durationS: s.durationS,
-    pin: ctx.loadPin,
-    dropMs: DROP_MS,
-    ...(s.rps !== undefined ? { rps: s.rps } : {}),
-  };
-  const withRedis = target.name === 'vigil-redis';
-  const cpu0 = processCpuUs(target.pid, ctx.ticks);
-  const core0 = cpuBusyUs(1, ctx.ticks);
-  const redis0 = withRedis ? processCpuUs(ctx.redisPid, ctx.ticks) : NaN;
-  const t0 = process.hrtime.bigint();
-  const load = await runLoad(spec);
-  const wallUs = Number(process.hrtime.bigint() - t0) / 1000;
-  const cpu = processCpuUs(target.pid, ctx.ticks) - cpu0;
-  // With pinning, CPU 1 is the server's: whatever else ran there is interference.
-  const otherOnServerCpu = ctx.pinned ? Math.max(0, cpuBusyUs(1, ctx.ticks) - core0 - cpu) / wallUs : NaN;
-  const redisCpu = withRedis ? processCpuUs(ctx.redisPid, ctx.ticks) - redis0 : NaN;
-  if (load.done === 0 || load.failed > 0) throw new Error(`${target.name} ${s.id}: ${load.done} done, ${load.failed} failed`);
-  return { ...load, cpuUsPerReq: cpu / load.done, redisCpuUsPerReq: withRedis ? redisCpu / load.done : null, otherOnServerCpu };
-}
-
-/** Same bytes over node's HTTP/2 client, then h2load: every stream must be a counted decision. */
-async function verify(ctx: Ctx, target: TargetHandle, frame: Buffer): Promise<void> {
-  await checkOneExchange(target.grpcPort, frame);
-  const text0 = target.adminPort ? await scrape(target.adminPort) : '';
-  const before = target.adminPort ? counterSum(text0, 'vigil_decisions_total') : await target.answered();
-  const allowed0 = counterSum(text0, 'vigil_decisions_total', 'action="allow"');
-  const failOpen0 = counterSum(text0, 'vigil_fail_open_total');
-  const streamErrors0 = counterSum(text0, 'vigil_stream_errors_total');
-  const load = await runLoad({
-    port: target.grpcPort,
-    payloadFile: ctx.payloadFile,
-    logFile: ctx.logFile,
-    streams: 64,
-    durationS: 0,
-    requests: VERIFY_REQUESTS,
-    pin: ctx.loadPin,
-    dropMs: 0,
-  });
-  let after: number;
-  let extra = '';
-  if (target.adminPort) {
-    const text = await scrape(target.adminPort);
-    after = counterSum(text, 'vigil_decisions_total');
-    const allowed = counterSum(text, 'vigil_decisions_total', 'action="allow"') - allowed0;
-    const failOpen = counterSum(text, 'vigil_fail_open_total') - failOpen0;
-    const streamErrors = counterSum(text, 'vigil_stream_errors_total') - streamErrors0;
-    if (failOpen > 0 || streamErrors > 0 || allowed !== after - before) {
-      throw new Error(`${target.name}: ${failOpen} fail-open, ${streamErrors} stream errors, ${after - before - allowed} non-allow decisions — the bench would not measure the full allow path`);
+async function runScenario(ctx: MeasureCtx, targets: Map<TargetName, TargetHandle>, s: Scenario, reps: number, redone: { n: number }): Promise<ScenarioOutcome> {
+  const runs: Partial<Record<TargetName, RunResult[]>> = {};
+  // Repetitions interleave the targets (A B C A B C …) so drift on a shared VM hits all alike.
+  for (let rep = 1; rep <= reps; rep++) {
+    for (const name of s.targets) {
+      const t = targets.get(name)!;
+      let r = await measure(ctx, t, s);
+      // Another process on the server's CPU skews the run: redo it (a couple of times at most).
+      for (let retry = 0; retry < MAX_REDOS && redone.n < MAX_REDOS_TOTAL && r.otherOnServerCpu > MAX_INTERFERENCE; retry++) {
+        log(`${s.id} rep ${rep} ${name}: other processes took ${(r.otherOnServerCpu * 100).toFixed(0)} % of the server's CPU: redoing the run`);
+        redone.n++;
+        r = await measure(ctx, t, s);
+      }
+      (runs[name] ??= []).push(r);
+      const late = r.paced?.offeredRps ? `, started ${r.paced.startedRps.toFixed(0)}/s, late p99 ${r.paced.lateP99.toFixed(3)} ms` : '';
+      log(`${s.id} rep ${rep} ${name}: ${r.reqPerSec.toFixed(0)} req/s, p50/p99/p99.9 ${r.p50.toFixed(2)}/${r.p99.toFixed(2)}/${r.p999.toFixed(2)} ms, ${r.cpuUsPerReq.toFixed(0)} µs CPU/req${late}`);
     }
-    extra = `, all allow, 0 fail-open, 0 stream errors`;
-  } else {
-    after = await target.answered();
   }
-  const counted = after - before;
-  if (load.succeeded !== VERIFY_REQUESTS || load.status2xx < VERIFY_REQUESTS || counted !== VERIFY_REQUESTS) {
-    throw new Error(`${target.name}: h2load ${load.succeeded}/${VERIFY_REQUESTS} succeeded (${load.status2xx} 2xx), server counted ${counted}`);
-  }
-  log(`${target.name}: verified — gRPC OK with a request_headers reply; h2load ${load.succeeded} 2xx = ${counted} server-side decisions${extra}`);
+  return { scenario: s, runs };
 }
 
-async function main(): Promise<void> {
-  const started = Date.now();
-  const h2load = h2loadVersion();
-  if (!h2load) {
-    console.error('npm run bench needs h2load (nghttp2\'s HTTP/2 load generator) on PATH: apt-get install nghttp2-client');
-    process.exit(2);
+/** vigil's own counters at the end, one line per vigil target. */
+async function totals(targets: Map<TargetName, TargetHandle>): Promise<string[]> {
+  const lines: string[] = [];
+  for (const t of targets.values()) {
+    if (!t.adminPort) continue;
+    const text = await scrape(t.adminPort);
+    const c = readCounters(text);
+    const n = (v: number | null): string => (v === null ? 'n/a' : v.toLocaleString('en-US'));
+    const lag = gauge(text, 'vigil_store_sync_lag_seconds');
+    lines.push(
+      `${t.name}: ${n(c.decisions)} decisions (${n(c.allowed)} allow), ${n(c.failOpen)} fail-open, ${n(c.streamErrors)} stream errors; ` +
+        `store syncs ${n(c.syncs)} (${n(c.syncErrors)} errors, ${n(c.syncSubjects)} subjects sent), dirty subjects now ${n(gauge(text, 'vigil_store_dirty_subjects'))}, ` +
+        `sync lag now ${lag === null ? 'n/a' : `${(lag * 1000).toFixed(1)} ms`}`,
+    );
   }
+  return lines;
+}
+
+async function bench(o: BenchOptions, h2load: string): Promise<void> {
+  const started = Date.now();
   const cpus = Number(spawnSync('nproc', [], { encoding: 'utf8' }).stdout) || 1;
   const pinned = hasTaskset() && cpus >= 2;
   if (!pinned) log('taskset missing or fewer than 2 CPUs: processes are not pinned');
-  const busyBefore = await waitForQuiet(cpus);
+  const busyBefore = await waitForQuiet(cpus, o.quick ? 10 : 120);
   const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-'));
   const frame = encodeBenchFrame();
-  const ctx: Ctx = {
+  const t = timing(o);
+  const ctx: MeasureCtx = {
     payloadFile: join(dir, 'request.bin'),
+    keysFile: join(dir, 'keys.bin'),
     logFile: join(dir, 'h2load.log'),
     loadPin: pinned ? ['taskset', '-c', '0'] : [],
     ticks: clockTicks(),
-    redisPid: NaN,
+    redis: null,
     pinned,
+    dropMs: t.dropMs,
   };
   writeFileSync(ctx.payloadFile, frame);
-  const serverPin = pinned ? ['taskset', '-c', '1'] : [];
-  const env = { BENCH_POLICY: join(projectRoot, 'bench', 'bench-policy.yaml') };
 
   let redis: RedisServer | undefined;
   const targets = new Map<TargetName, TargetHandle>();
   try {
-    redis = await startRedis();
-    ctx.redisPid = await pinRedis(redis, pinned);
-    for (const name of TARGETS) {
-      const t = await spawnTarget(name, serverPin, name === 'vigil-redis' ? { ...env, BENCH_REDIS_URL: redis.url } : env);
-      targets.set(name, t);
-      log(`${name}: pid ${t.pid}, gRPC port ${t.grpcPort}`);
+    if (o.targets.some((n) => TARGET_SPECS[n].redis)) {
+      redis = await startRedis();
+      ctx.redis = await probeRedis(redis, pinned, ctx.ticks);
+    }
+    const processes: Partial<Record<TargetName, number>> = {};
+    for (const name of o.targets) {
+      const h = await startTarget(name, pinned, redis);
+      targets.set(name, h);
+      processes[name] = h.pids.length;
+      log(`${name}: pid ${h.pid}, ${h.pids.length} process(es), gRPC port ${h.grpcPort}`);
+      if (h.pids.length < TARGET_SPECS[name].processes) log(`${name}: expected ${TARGET_SPECS[name].processes} processes, found ${h.pids.length} (vigil ignores VIGIL_WORKERS?)`);
     }
     // Warm up first (JIT, Redis scripts, connections), then verify on the warm servers: the check is
     // that measured traffic takes the full allow path, not that a cold start never misses a deadline.
-    const warm: Scenario = { id: 'warm-up', label: 'warm-up', streams: 64, durationS: WARMUP_S };
-    for (const t of targets.values()) await measure(ctx, t, warm);
-    log(`warmed up (${WARMUP_S} s closed loop, 64 in flight, per target)`);
-    for (const t of targets.values()) await verify(ctx, t, frame);
+    const warm: Scenario = { id: 'saturation', label: 'warm-up', generator: 'h2load', streams: 64, durationS: t.warmupS, targets: o.targets };
+    for (const h of targets.values()) await measure(ctx, h, warm);
+    log(`warmed up (${t.warmupS} s closed loop, 64 in flight, per target)`);
+    for (const h of targets.values()) await verifyTarget(h, TARGET_SPECS[h.name], frame, { payloadFile: ctx.payloadFile, logFile: ctx.logFile, pin: ctx.loadPin }, log);
 
+    const redone = { n: 0 };
     const outcomes: ScenarioOutcome[] = [];
-    let redone = 0;
-    const runScenario = async (s: Scenario): Promise<ScenarioOutcome> => {
-      const runs = { bare: [], 'vigil-memory': [], 'vigil-redis': [] } as Record<TargetName, RunResult[]>;
-      // Repetitions interleave the targets (A B C A B C …) so drift on a shared VM hits all alike.
-      for (let rep = 1; rep <= REPS; rep++) {
-        for (const t of targets.values()) {
-          let r = await measure(ctx, t, s);
-          // Another process on the server's CPU skews the run: redo it (a couple of times at most).
-          for (let retry = 0; retry < MAX_REDOS && redone < MAX_REDOS_TOTAL && r.otherOnServerCpu > MAX_INTERFERENCE; retry++) {
-            log(`${s.id} rep ${rep} ${t.name}: other processes took ${(r.otherOnServerCpu * 100).toFixed(0)} % of the server's CPU: redoing the run`);
-            redone++;
-            r = await measure(ctx, t, s);
-          }
-          runs[t.name].push(r);
-          log(`${s.id} rep ${rep} ${t.name}: ${r.reqPerSec.toFixed(0)} req/s, p50/p99/p99.9 ${r.p50.toFixed(2)}/${r.p99.toFixed(2)}/${r.p999.toFixed(2)} ms, ${r.cpuUsPerReq.toFixed(0)} µs CPU/req`);
-        }
+    const sat = await runScenario(ctx, targets, saturation(o), o.reps, redone);
+    outcomes.push(sat);
+    const halfBareRps = Math.round(median((sat.runs.bare ?? []).map((r) => r.reqPerSec)) / 2);
+    for (const s of latency(o, halfBareRps)) outcomes.push(await runScenario(ctx, targets, s, o.reps, redone));
+
+    const keys: KeysOutcome[] = [];
+    const many = manyKeys(o, halfBareRps);
+    if (many.targets.length) {
+      writeKeyedPayloads(ctx.keysFile, o.keys);
+      for (const name of many.targets) {
+        const k = await runManyKeys(ctx, targets.get(name)!, many.pass, many.revisit);
+        keys.push(k);
+        log(`keys ${name}: pass ${k.pass.reqPerSec.toFixed(0)} req/s over ${k.activeSubjects} keys, revisit p99 ${k.revisit.p99.toFixed(2)} ms, RSS ${(k.rssBefore / 2 ** 20).toFixed(0)} → ${(k.rssAfter / 2 ** 20).toFixed(0)} MiB`);
       }
-      const outcome = { scenario: s, runs };
-      outcomes.push(outcome);
-      return outcome;
-    };
-
-    const sat = await runScenario({ id: 'saturation', label: 'closed loop, 64 in flight (saturation)', streams: 64, durationS: SATURATION_S });
-    const halfBareRps = Math.round(median(sat.runs.bare.map((r) => r.reqPerSec)) / 2);
-    await runScenario({ id: 'half-bare', label: `paced ${halfBareRps.toLocaleString('en-US')} req/s (½ of bare saturation)`, streams: 256, durationS: LATENCY_S, rps: halfBareRps });
-    await runScenario({ id: 'rps-1000', label: 'paced 1,000 req/s', streams: 256, durationS: LATENCY_S, rps: 1000 });
-    await runScenario({ id: 'closed-1', label: 'closed loop, 1 in flight', streams: 1, durationS: LATENCY_S });
-    await runScenario({ id: 'closed-4', label: 'closed loop, 4 in flight', streams: 4, durationS: LATENCY_S });
-
-    const totals: string[] = [];
-    for (const t of targets.values()) {
-      if (!t.adminPort) continue;
-      const text = await scrape(t.adminPort);
-      const n = (name: string, filter?: string): string => counterSum(text, name, filter).toLocaleString('en-US');
-      totals.push(
-        `${t.name}: ${n('vigil_decisions_total')} decisions (${n('vigil_decisions_total', 'action="allow"')} allow), ` +
-          `${n('vigil_fail_open_total')} fail-open (store deadline missed), ${n('vigil_stream_errors_total')} stream errors`,
-      );
     }
-    const report = {
+
+    const report: BenchReport = {
       date: new Date().toISOString(),
       machine: machineInfo(pinned, h2load.replace(/^h2load\s+/, '')),
       payloadBytes: frame.length,
       outcomes,
+      keys,
       halfBareRps,
       elapsedS: (Date.now() - started) / 1000,
-      totals,
-      quick,
+      totals: await totals(targets),
+      processes,
+      quick: o.quick,
+      subset: o.subset,
+      reps: o.reps,
       busyBefore,
-      redone,
+      redone: redone.n,
     };
     console.log(renderTables(report));
-    if (quick) log('--quick: docs/benchmarks.md not written');
-    else {
-      writeFileSync(join(projectRoot, 'docs', 'benchmarks.md'), renderMarkdown(report));
-      log('wrote docs/benchmarks.md');
-    }
+    const out = o.out ?? (o.subset ? null : join(projectRoot, 'docs', 'benchmarks.md'));
+    if (out) {
+      writeFileSync(out, renderMarkdown(report));
+      log(`wrote ${out}`);
+    } else log('a quick or partial run: docs/benchmarks.md not written (--out=FILE writes its report elsewhere)');
     log(`done in ${report.elapsedS.toFixed(0)} s`);
   } finally {
-    for (const t of targets.values()) await t.stop().catch(() => undefined);
+    for (const h of targets.values()) await h.stop().catch(() => undefined);
+    ctx.redis?.close();
     await redis?.stop().catch(() => undefined);
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+async function main(): Promise<void> {
+  let o: BenchOptions;
+  try {
+    o = parseOptions(process.argv.slice(2), process.env);
+  } catch (err) {
+    console.error(`[bench] ${(err as Error).message}`);
+    process.exit(2);
+  }
+  if (o.help) {
+    process.stdout.write(BENCH_HELP);
+    return;
+  }
+  const h2load = h2loadVersion();
+  if (!h2load) {
+    console.error('[bench] h2load not found on PATH: npm run bench needs nghttp2\'s HTTP/2 load generator (Debian/Ubuntu: apt-get install nghttp2-client)');
+    process.exit(2);
+  }
+  await bench(o, h2load);
 }
 
 main().catch((err: unknown) => {

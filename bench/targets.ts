@@ -5,16 +5,21 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { processTree, treeRssBytes } from './process-tree.js';
 import type { FromTarget } from './target.js';
 import type { TargetName } from './types.js';
 
 export interface TargetHandle {
   name: TargetName;
   pid: number;
+  /** The spawned process and its descendants (cluster workers) once serving. */
+  pids: number[];
   grpcPort: number;
   adminPort: number | null;
   /** Messages the bare server answered (bare only; -1 for vigil, which has /metrics). */
   answered(): Promise<number>;
+  /** Resident set (all its processes) and, where the target can collect garbage on demand, the JS heap in use after a full GC (else NaN), bytes. */
+  memory(): Promise<{ rss: number; heapUsed: number }>;
   stop(): Promise<void>;
 }
 
@@ -40,8 +45,9 @@ function nextMessage<T extends FromTarget['type']>(child: ChildProcess, type: T,
   });
 }
 
+/** A target served by bench/target.ts (bare, bare-2proc, vigil-memory, vigil-redis). */
 export async function spawnTarget(name: TargetName, pin: string[], env: Record<string, string>): Promise<TargetHandle> {
-  const argv = [...pin, process.execPath, TARGET_JS, name];
+  const argv = [...pin, process.execPath, '--expose-gc', TARGET_JS, name];
   const child = spawn(argv[0]!, argv.slice(1), {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     env: { ...process.env, ...env },
@@ -50,15 +56,24 @@ export async function spawnTarget(name: TargetName, pin: string[], env: Record<s
     child.kill('SIGKILL');
     throw new Error(`${name} did not start: ${err.message}`);
   });
+  const pids = processTree(ready.pid);
   return {
     name,
     pid: ready.pid,
+    pids,
     grpcPort: ready.grpcPort,
     adminPort: ready.adminPort,
     async answered() {
       const reply = nextMessage(child, 'answered', 5000);
       child.send({ type: 'answered' });
       return (await reply).count;
+    },
+    async memory() {
+      // A cluster's workers are not collected on demand: their RSS is added as it is.
+      const reply = nextMessage(child, 'memory', 10_000);
+      child.send({ type: 'memory' });
+      const own = await reply;
+      return { rss: own.rss + treeRssBytes(pids.filter((p) => p !== ready.pid)), heapUsed: pids.length > 1 ? NaN : own.heapUsed };
     },
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;

@@ -1,12 +1,15 @@
 /**
- * Before anything is measured: prove that the exact bytes h2load will send get a real gRPC answer
- * (HTTP 200, grpc-status 0, one ProcessingResponse of the request_headers kind), using node's own
- * HTTP/2 client, and read the server-side counters the bench compares with h2load's counts.
+ * Before anything is measured: prove that the exact bytes the load generators send get a real gRPC
+ * answer (HTTP 200, grpc-status 0, one ProcessingResponse of the request_headers kind), using node's
+ * own HTTP/2 client; then that every stream h2load sends is a counted decision on the full allow path.
  */
 import { connect } from 'node:http2';
-import { get } from 'node:http';
 import { PROCESS_METHOD } from '../src/extproc/proto.js';
+import { runLoad } from './h2load.js';
 import { decodeResponseFrames } from './payload.js';
+import type { TargetHandle } from './targets.js';
+import type { TargetSpec } from './types.js';
+import { readCounters, scrape } from './vigil-metrics.js';
 
 export async function checkOneExchange(port: number, frame: Buffer): Promise<void> {
   const session = connect(`http://127.0.0.1:${port}`);
@@ -46,26 +49,58 @@ export async function checkOneExchange(port: number, frame: Buffer): Promise<voi
   }
 }
 
-export function scrape(adminPort: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    get({ host: '127.0.0.1', port: adminPort, path: '/metrics' }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (text += c));
-      res.on('end', () => (res.statusCode === 200 ? resolve(text) : reject(new Error(`/metrics: HTTP ${res.statusCode}`))));
-    }).on('error', reject);
-  });
-}
+const VERIFY_REQUESTS = 2000;
 
-/** Sum of a counter over the label sets whose label text contains `labelFilter` (all when omitted). */
-export function counterSum(text: string, name: string, labelFilter = ''): number {
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(name)) continue;
-    const rest = line.slice(name.length);
-    if (rest[0] !== '{' && rest[0] !== ' ') continue;
-    if (labelFilter && !rest.includes(labelFilter)) continue;
-    sum += Number(rest.slice(rest.lastIndexOf(' ') + 1));
+/**
+ * Same bytes over node's HTTP/2 client, then 2,000 requests through h2load: every stream must be a
+ * counted decision (vigil: all allow, no fail-open, no stream errors; bare: its own count). A vigil of
+ * several processes whose /metrics covers only one of them is reported, not failed.
+ */
+export async function verifyTarget(
+  target: TargetHandle,
+  spec: TargetSpec,
+  frame: Buffer,
+  load: { payloadFile: string; logFile: string; pin: string[] },
+  log: (msg: string) => void,
+): Promise<void> {
+  await checkOneExchange(target.grpcPort, frame);
+  const before = target.adminPort ? readCounters(await scrape(target.adminPort)) : null;
+  const answered0 = before ? before.decisions : await target.answered();
+  const result = await runLoad({
+    port: target.grpcPort,
+    payloadFile: load.payloadFile,
+    logFile: load.logFile,
+    connections: spec.connections,
+    streams: 64,
+    durationS: 0,
+    requests: VERIFY_REQUESTS,
+    pin: load.pin,
+    dropMs: 0,
+  });
+  let counted: number;
+  let extra = '';
+  if (target.adminPort && before) {
+    const after = readCounters(await scrape(target.adminPort));
+    counted = after.decisions - before.decisions;
+    const allowed = after.allowed - before.allowed;
+    const failOpen = after.failOpen - before.failOpen;
+    const streamErrors = after.streamErrors - before.streamErrors;
+    if (failOpen > 0 || streamErrors > 0 || allowed !== counted) {
+      throw new Error(`${target.name}: ${failOpen} fail-open, ${streamErrors} stream errors, ${counted - allowed} non-allow decisions — the bench would not measure the full allow path`);
+    }
+    extra = ', all allow, 0 fail-open, 0 stream errors';
+  } else {
+    counted = (await target.answered()) - answered0;
   }
-  return sum;
+  if (result.succeeded !== VERIFY_REQUESTS || result.status2xx < VERIFY_REQUESTS) {
+    throw new Error(`${target.name}: h2load ${result.succeeded}/${VERIFY_REQUESTS} succeeded (${result.status2xx} 2xx)`);
+  }
+  if (counted !== VERIFY_REQUESTS) {
+    if (spec.vigil && target.pids.length > 1 && counted > 0 && counted < VERIFY_REQUESTS) {
+      log(`${target.name}: /metrics counted ${counted} of ${VERIFY_REQUESTS} decisions: with ${target.pids.length} processes it seems to cover one of them; its counters in this report are partial`);
+    } else {
+      throw new Error(`${target.name}: h2load ${result.succeeded} succeeded, server counted ${counted}`);
+    }
+  }
+  log(`${target.name}: verified — gRPC OK with a request_headers reply; h2load ${result.succeeded} 2xx = ${counted} server-side decisions${extra}`);
 }
