@@ -85,7 +85,7 @@ test('SIGTERM with Redis frozen (SIGSTOP): vigil serve exits 0 within its drain 
       assert.equal(r.client.status, 200);
     }
     assert.ok(redis.signal('SIGSTOP'));
-    // A request while Redis is frozen: decided fail-open within the store deadline.
+    // A request while Redis is frozen: decided from the in-process tier, never waiting on Redis.
     const frozen = await sim.exchange({ method: 'GET', path: '/api/items/9', headers: [['x-api-key', 'k1']], sourceAddress: '203.0.113.5:1', upstream: { status: 200 } });
     assert.equal(frozen.client.status, 200);
     sim.close();
