@@ -17,9 +17,10 @@
  * again (its until is after the late nowMs), while this store has already dropped it.
  *
  * Bounded memory: at most `maxKeys` keys (default 100_000). The Map's insertion order is the LRU
- * order (a key is re-inserted on every access); inserting beyond maxKeys evicts the least recently
- * used key. Expired keys are dropped when touched and by an incremental sweep that inspects
- * `sweepPerCall` keys (default 16) per call, resuming where it stopped. Worst case per key: a dense
+ * order, approximately: a key moves to the end when it is used after more than maxKeys / 8 other
+ * accesses (see get); inserting beyond maxKeys evicts the key at the front. Expired keys are dropped
+ * when touched and by an incremental sweep that inspects `sweepPerCall` keys (default 16) per call,
+ * resuming where it stopped. Worst case per key: a dense
  * HyperLogLog, 16 KiB; the rest are a few hundred bytes.
  */
 import { EVENTS_KEPT, strongerPenalty, strongerStrikes, type PenaltyEvent, type SubjectDelta, type SubjectSnapshot, type Strikes, type SyncResult } from './delta.js';
@@ -65,6 +66,8 @@ type Value =
 interface Entry {
   expiresAt: number;
   value: Value;
+  /** The store's access count when the entry last moved to the LRU end. */
+  gen: number;
 }
 
 export interface MemoryStoreOptions {
@@ -152,11 +155,14 @@ export class MemoryStore implements StateStore {
   private readonly maxKeys: number;
   private readonly sweepPerCall: number;
   private sweeper: IterableIterator<[string, Entry]> | null = null;
+  private gen = 0;
+  private readonly moveAfter: number;
   private lastNowMs = -Infinity;
   private closed = false;
 
   constructor(opts: MemoryStoreOptions = {}) {
     this.maxKeys = Math.max(1, opts.maxKeys ?? 100_000);
+    this.moveAfter = this.maxKeys >= Number.MAX_SAFE_INTEGER ? Infinity : Math.floor(this.maxKeys / 8);
     this.sweepPerCall = Math.max(0, opts.sweepPerCall ?? 16);
   }
 
@@ -609,25 +615,50 @@ export class MemoryStore implements StateStore {
     return { kind: 'distinct', estimate, changed: true, closed, score: estimate };
   }
 
-  /** The live value of a key (refreshing its LRU position), or undefined when missing or expired. */
+  /**
+   * The live value of a key, or undefined when missing or expired. An entry moves to the LRU end only
+   * when more than maxKeys / 8 accesses happened since it last moved: a hot key is not re-inserted on
+   * every access (that was the store's main cost), and a key is still evicted only after at least
+   * 7/8 of the map has been used more recently than it. Unbounded (the tier's store): never moves.
+   */
   private get(key: string, nowMs: number): Value | undefined {
     const e = this.map.get(key);
     if (!e) return undefined;
-    this.map.delete(key);
-    if (e.expiresAt <= nowMs) return undefined;
-    this.map.set(key, e);
+    if (e.expiresAt <= nowMs) {
+      this.map.delete(key);
+      return undefined;
+    }
+    this.gen++;
+    if (this.gen - e.gen > this.moveAfter) {
+      this.map.delete(key);
+      this.map.set(key, e);
+      e.gen = this.gen;
+    }
     return e.value;
   }
 
+  /** Writes a key: in place when it exists (moving it like get does), else at the LRU end, evicting beyond maxKeys. */
   private set(key: string, value: Value, expiresAt: number): void {
-    this.map.delete(key);
-    this.map.set(key, { value, expiresAt });
+    const e = this.map.get(key);
+    if (e) {
+      e.value = value;
+      e.expiresAt = expiresAt;
+      this.gen++;
+      if (this.gen - e.gen > this.moveAfter) {
+        this.map.delete(key);
+        this.map.set(key, e);
+        e.gen = this.gen;
+      }
+      return;
+    }
+    this.map.set(key, { value, expiresAt, gen: ++this.gen });
     while (this.map.size > this.maxKeys) {
       const oldest = this.map.keys().next();
       if (oldest.done) break;
       this.map.delete(oldest.value);
     }
   }
+
 
   private tick(nowMs: number): void {
     this.assertOpen();
