@@ -339,6 +339,11 @@ export class MemoryStore implements StateStore {
     return e && e.expiresAt > nowMs && e.value.t === 'strikes' ? { n: e.value.n, last: e.value.last, w: e.value.w } : null;
   }
 
+  /** Whether the key is held (expired ones not yet swept included). */
+  has(key: string): boolean {
+    return this.map.has(key);
+  }
+
   /** Drops these keys (the tier evicting a subject it has flushed). */
   forget(keys: Iterable<string>): void {
     for (const k of keys) this.map.delete(k);

@@ -41,6 +41,8 @@ export interface TierOptions {
   maxSubjects?: number;
   /** A sync with no answer after this long (wall clock) is abandoned. Default 2000 ms. */
   deadlineMs?: number;
+  /** Subjects sent in one sync at most (the rest follow at once in the next). Default 10_000. */
+  maxPerSync?: number;
   /** Longest wait between failed syncs. Default 5000 ms. */
   maxBackoffMs?: number;
   /** Told after every sync attempt (metrics, logs). */
@@ -85,6 +87,7 @@ export class TieredStore implements StateStore {
   private readonly maxSubjects: number;
   private readonly deadlineMs: number;
   private readonly maxBackoffMs: number;
+  private readonly maxPerSync: number;
   private syncing: Promise<void> | null = null;
   private lastSyncAtMs = -Infinity;
   private nextAttemptMs = -Infinity;
@@ -106,6 +109,7 @@ export class TieredStore implements StateStore {
     this.maxSubjects = Math.max(1, opts.maxSubjects ?? 100_000);
     this.deadlineMs = opts.deadlineMs ?? 2000;
     this.maxBackoffMs = opts.maxBackoffMs ?? 5000;
+    this.maxPerSync = Math.max(1, opts.maxPerSync ?? 10_000);
     this.earlyMs = Math.max(1, Math.floor(this.syncMs / 10));
   }
 
@@ -171,6 +175,11 @@ export class TieredStore implements StateStore {
     const deltas: SubjectDelta[] = [];
     for (const e of this.entries.values()) {
       if (!e.pending) continue;
+      if (deltas.length === this.maxPerSync) {
+        // The rest go with the next sync, due at once.
+        this.earlyWanted = true;
+        break;
+      }
       e.inflight = e.pending;
       e.pending = null;
       sent.push(e);
@@ -204,6 +213,8 @@ export class TieredStore implements StateStore {
         this.local.importSnapshot(snap, d, this.latestMs);
         if (e.pending) this.local.applyDelta(e.pending, this.latestMs);
         e.syncedAtMs = nowMs;
+        // Window keys come and go (a new one per window): forget those the tier no longer holds.
+        for (const key of e.keys) if (!this.local.has(key)) e.keys.delete(key);
       }
       for (const ev of events) this.applyEvent(ev);
       if (kept > 0) {

@@ -198,6 +198,31 @@ describe('TieredStore over Redis', () => {
         for (const t of [a, b, c]) await t.close();
       });
 
+      it('sends at most maxPerSync subjects in one sync, the rest in the next ones', async () => {
+        await flushAll();
+        const shared = await sharedOf();
+        const sizes: number[] = [];
+        const tier = new TieredStore(shared, { syncMs: SYNC_MS, maxPerSync: 10, onSync: (r) => sizes.push(r.subjects) });
+        const cold = new MemoryStore();
+        for (let i = 0; i < 35; i++) {
+          const b: Batch = { subject: `p${i}`, ops: [countOp()] };
+          await tier.run([b], T0);
+          await cold.run([b], T0);
+        }
+        for (let i = 0; i < 6 && tier.dirty > 0; i++) await tier.flush(T0 + 1);
+        assert.equal(tier.dirty, 0);
+        assert.ok(sizes.every((n) => n <= 10), `subjects per sync: ${sizes.join(',')}`);
+        const fresh = tierOver(shared);
+        for (let i = 0; i < 35; i++) await fresh.run([{ subject: `p${i}`, ops: [countOp({ by: 0 })] }], T0 + 2);
+        await fresh.flush(T0 + 3);
+        for (let i = 0; i < 35; i++) {
+          const [r] = await fresh.run([{ subject: `p${i}`, ops: [countOp({ by: 0 })] }], T0 + 4);
+          assert.equal(r!.results[0]!.score, 1, `p${i} reached the shared store`);
+        }
+        await tier.close();
+        await fresh.close();
+      });
+
       it('evicts least recently used synced subjects beyond maxSubjects, and reloads them from the shared store', async () => {
         await flushAll();
         const shared = await sharedOf();
@@ -215,6 +240,21 @@ describe('TieredStore over Redis', () => {
       });
     });
   }
+
+  it('every key the syncs wrote carries a TTL', async () => {
+    const redis = await redisShared();
+    const keys: string[] = [];
+    let cursor = '0';
+    do {
+      const [next, batch] = await redis.redis.scan(cursor, 'COUNT', 1000);
+      cursor = next;
+      keys.push(...batch);
+    } while (cursor !== '0');
+    assert.ok(keys.length > 0, 'the tests above left keys behind');
+    const untimed: string[] = [];
+    for (const k of keys) if ((await redis.redis.pttl(k)) === -1) untimed.push(k);
+    assert.deepEqual(untimed, []);
+  });
 
   it('Redis away: the tier keeps deciding, says degraded, keeps its changes and catches up when Redis is back', async () => {
     const redis = await redisShared();
