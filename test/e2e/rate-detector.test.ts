@@ -8,6 +8,7 @@ import { EnvoySim } from '../../src/envoy-sim/index.js';
 import type { SimResult } from '../../src/envoy-sim/index.js';
 import type { TestVigil } from '../helpers/vigil.js';
 import { startTestVigil } from '../helpers/vigil.js';
+import { PATIENT_MESSAGE_TIMEOUT_MS } from '../helpers/timeouts.js';
 
 const T0 = Date.parse('2026-11-02T10:00:00Z'); // a bucket boundary
 const SECRET_KEY = 'sk_live_DO_NOT_LOG_4242';
@@ -32,7 +33,7 @@ function rateOnlyPolicy() {
 async function setup(env: Record<string, string> = {}) {
   const clock = new ManualClock(T0);
   vigil = await startTestVigil({ clock, env, policy: rateOnlyPolicy() });
-  sim = new EnvoySim(vigil.target, { request_attributes: ['source.address'], message_timeout_ms: 1000 });
+  sim = new EnvoySim(vigil.target, { request_attributes: ['source.address'], message_timeout_ms: PATIENT_MESSAGE_TIMEOUT_MS });
   const send = (apiKey: string, ip = '203.0.113.7'): Promise<SimResult> =>
     sim!.exchange({
       method: 'GET',
