@@ -20,11 +20,14 @@ const clock = new ManualClock(Date.parse('2026-11-02T10:00:00Z'));
 before(async () => {
   redis = await startRedis();
   vigil = await startTestVigil({
-    env: { REDIS_URL: redis.url, VIGIL_STORE_TIMEOUT_MS: '50', VIGIL_BREAKER_RESET_MS: '300' },
+    // A store deadline a loaded machine's healthy Redis always meets (a missed one would fail open and
+    // shift the flood's count below), still far below the message timeout.
+    env: { REDIS_URL: redis.url, VIGIL_STORE_TIMEOUT_MS: '1000', VIGIL_BREAKER_RESET_MS: '300' },
     clock,
   });
-  // Fail-closed on purpose: had vigil not answered within message_timeout, Envoy would reply 504.
-  sim = new EnvoySim(vigil.target, { failure_mode_allow: false, message_timeout_ms: 200, request_attributes: ['source.address'] });
+  // Fail-closed on purpose: had vigil not answered within message_timeout, Envoy would reply 504. Ten times
+  // the store deadline: a store that hangs still shows, a loaded machine's slow answer does not.
+  sim = new EnvoySim(vigil.target, { failure_mode_allow: false, message_timeout_ms: 10_000, request_attributes: ['source.address'] });
 });
 after(async () => {
   sim.close();
@@ -59,7 +62,12 @@ test('Redis stopped and restarted mid-traffic: every request is answered in time
   }
   assert.ok((await vigil.metric('vigil_fail_open_total')) >= 60, 'every request failed open');
   assert.ok((await vigil.metric('vigil_fail_open_total', { reason: 'breaker-open' })) > 0, 'the breaker opened');
-  assert.equal(vigil.logs.find('store breaker opened: failing open').length, 1, 'one log line per transition');
+  // One log line per transition, none per request. The breaker tries the store again every 300 ms, so how
+  // often it reopened depends on how long the 60 requests took: every reopening follows a half-open trial.
+  const opened = vigil.logs.find('store breaker opened: failing open').length;
+  const halfOpen = vigil.logs.find('store breaker half-open: trying the store again').length;
+  assert.ok(opened >= 1, 'the breaker opened, and said so');
+  assert.ok(opened === halfOpen + 1 || opened === halfOpen, `one log line per transition: opened ${opened} times, half-open ${halfOpen}`);
   await until('/readyz to report the store down', async () => {
     const r = await ready();
     return r.serving && !r.store.up;
