@@ -12,6 +12,7 @@ function startServe(env: Record<string, string>) {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines: Array<Record<string, any>> = [];
+  const waiting: Array<{ msg: string; resolve: () => void }> = [];
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   let buf = '';
@@ -24,13 +25,18 @@ function startServe(env: Record<string, string>) {
         buf = buf.slice(i + 1);
         lines.push(line);
         if (line.msg === 'vigil serving') resolve(line);
+        for (const w of waiting.filter((x) => x.msg === line.msg)) w.resolve();
       }
     });
     child.once('exit', (code) => reject(new Error(`vigil exited ${code} before serving: ${stderr}`)));
   });
   serving.catch(() => undefined); // a test that expects a failed start does not await it
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, lines, serving, exited, stderr: () => stderr };
+  // 'close', not 'exit': stdout is read to its end before the test looks at the last lines.
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  /** Resolves once vigil has logged a line with this msg (at once if it already has). */
+  const logged = (msg: string) =>
+    lines.some((l) => l.msg === msg) ? Promise.resolve() : new Promise<void>((resolve) => waiting.push({ msg, resolve }));
+  return { child, lines, serving, exited, logged, stderr: () => stderr };
 }
 
 test('invalid settings: exit 2 listing every problem', async () => {
@@ -46,7 +52,8 @@ test('SIGTERM: in-flight streams are answered and closed cleanly, new streams re
   const p = startServe({
     VIGIL_GRPC_ADDRESS: '127.0.0.1:0',
     VIGIL_ADMIN_ADDRESS: '127.0.0.1:0',
-    VIGIL_DRAIN_TIMEOUT_MS: '400',
+    // Long enough that the steps below happen inside the grace period on a loaded machine too.
+    VIGIL_DRAIN_TIMEOUT_MS: '3000',
     VIGIL_LOG_LEVEL: 'info',
   });
   const ready = await p.serving;
@@ -61,7 +68,7 @@ test('SIGTERM: in-flight streams are answered and closed cleanly, new streams re
   await inflight.waitReplies(1);
 
   p.child.kill('SIGTERM');
-  await new Promise((r) => setTimeout(r, 100));
+  await p.logged('shutting down: draining ext_proc streams');
   // The in-flight stream can still send its next message and get its answer during the grace period.
   inflight.send({ response_headers: { headers: { headers: [{ key: ':status', raw_value: Buffer.from('200') }] }, end_of_stream: true } });
   // A new stream is refused while draining (Envoy then fails open or retries elsewhere).
