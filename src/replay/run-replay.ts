@@ -11,7 +11,7 @@ import { summarize } from './summary.js';
 import type { ReplaySummary } from './summary.js';
 import type { ReplayInput } from './types.js';
 
-export type ReplayMode = { kind: 'in-process'; policy: Policy; shadow: boolean; keySecret?: string } | { kind: 'target'; target: string; speed: number };
+export type ReplayMode = { kind: 'in-process'; policy: Policy; shadow: boolean; keySecret?: string } | { kind: 'target'; target: string; speed: number; messageTimeoutMs: number };
 
 export interface ReplayOptions {
   files: readonly string[];
@@ -35,7 +35,7 @@ export async function runReplay(opts: ReplayOptions): Promise<ReplayOutcome> {
   const played =
     mode.kind === 'in-process'
       ? await playInProcess(exchanges, { policy: mode.policy, shadow: mode.shadow, ...(mode.keySecret ? { keySecret: mode.keySecret } : {}), ...onRecord })
-      : await playAgainstTarget(exchanges, { target: mode.target, speed: mode.speed, ...onRecord });
+      : await playAgainstTarget(exchanges, { target: mode.target, speed: mode.speed, messageTimeoutMs: mode.messageTimeoutMs, ...onRecord });
   const summary = summarize({
     inputs,
     records: played.records,

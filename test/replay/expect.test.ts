@@ -25,6 +25,7 @@ function rec(i: number, clientIp: string, action: ReplayRecord['action'], path =
     unscored: null,
     failOpen: null,
     outcome: { status: 200, by: 'upstream' },
+    error: action === 'error' ? 'no decision from vigil' : null,
   };
 }
 

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { projectRoot } from '../../src/paths.js';
 import type { ReplaySummary } from '../../src/replay/summary.js';
+import { freePort } from '../helpers/free-port.js';
 import { startTestVigil } from '../helpers/vigil.js';
 import type { TestVigil } from '../helpers/vigil.js';
 
@@ -153,6 +154,8 @@ test('bad input and bad arguments: a message and exit 2, never a stack trace', a
     [[SHORT, '--speed', '10'], /--speed goes with --target/],
     [[SHORT, '--target', '127.0.0.1:1', '--policy', 'x'], /--policy and --shadow do not apply with --target/],
     [[SHORT, '--target', 'nope'], /--target must be HOST:PORT/],
+    [[SHORT, '--message-timeout', '500'], /--message-timeout goes with --target/],
+    [[SHORT, '--target', '127.0.0.1:1', '--message-timeout', '0'], /--message-timeout must be a whole number of milliseconds/],
     [[SHORT, '--policy', join(projectRoot, 'test', 'policy', 'bad')], /cannot use this/],
     [[SHORT, '--expect', join(fixtures, 'logs', 'random-bytes.bin')], /cannot use this/],
     [[SHORT, '--bogus'], /Unknown option '--bogus'/],
@@ -168,7 +171,7 @@ test('bad input and bad arguments: a message and exit 2, never a stack trace', a
 test('--help tells the truth about the options', async () => {
   const r = await replay(['--help']);
   assert.equal(r.code, 0);
-  for (const opt of ['--policy', '--shadow', '--target', '--speed', '--json', '--decisions', '--expect', '--top']) assert.match(r.stdout, new RegExp(`\\n  ${opt} `), opt);
+  for (const opt of ['--policy', '--shadow', '--target', '--speed', '--message-timeout', '--json', '--decisions', '--expect', '--top']) assert.match(r.stdout, new RegExp(`\\n  ${opt} `), opt);
 });
 
 let vigil: TestVigil;
@@ -178,15 +181,40 @@ before(async () => {
 after(async () => vigil.shutdown());
 
 test('--target: replays against a running vigil, decisions read off the wire', async () => {
-  const r = await replay([SHORT, '--target', vigil.target, '--speed', 'max', '--json']);
+  // A patient message timeout: this test is about what the wire shows, not how fast a loaded machine answers.
+  const r = await replay([SHORT, '--target', vigil.target, '--speed', 'max', '--message-timeout', '60000', '--json']);
   assert.equal(r.code, 0, r.stderr);
   const s = JSON.parse(r.stdout) as ReplaySummary;
   assert.equal(s.mode, 'target');
   assert.equal(s.policy, null);
   assert.equal(s.exchanges, 240);
+  assert.equal(s.actions.error, 0);
+  assert.deepEqual(s.errors, {});
   const stuffer = s.flagged.find((f) => f.clientIp === '127.0.0.51');
   assert.ok(stuffer, JSON.stringify(s.flagged));
   assert.equal(stuffer.strongest, 'throttle');
   assert.equal(stuffer.identityKind, null, 'a running vigil does not say whom it resolved');
   assert.equal(await vigil.metric('vigil_decisions_total'), 240, 'every replayed exchange reached the running vigil');
+});
+
+test('--target with no vigil there (a closed port, or the admin HTTP port): every exchange an error, exit 1 saying why', async () => {
+  const closed = await freePort();
+  const admin = `127.0.0.1:${vigil.adminPort}`;
+  for (const target of [`127.0.0.1:${closed}`, admin]) {
+    const decisions = join(tmp, 'no-vigil.jsonl');
+    const r = await replay([SHORT, '--target', target, '--speed', 'max', '--json', '--decisions', decisions]);
+    assert.equal(r.code, 1, `${target}: ${r.stderr}`);
+    const s = JSON.parse(r.stdout) as ReplaySummary;
+    assert.equal(s.exchanges, 240);
+    assert.equal(s.actions.allow, 0, `${target}: a failed exchange is no allow`);
+    assert.equal(s.actions.error, 240);
+    assert.deepEqual(Object.values(s.errors), [240]);
+    assert.match(r.stderr, /vigil replay: FAILED: 240 of 240 exchanges got no decision from vigil/);
+    assert.match(r.stderr, /240 × no ext_proc server reachable there, or the connection dropped \(gRPC 14 UNAVAILABLE\)/);
+    assert.match(r.stderr, new RegExp(`Is vigil serving ext_proc at ${target.replaceAll('.', '\\.')}\\? --target takes its gRPC address`));
+    noStack(r.stderr);
+    const first = JSON.parse(readFileSync(decisions, 'utf8').split('\n')[0]!) as Record<string, unknown>;
+    assert.equal(first['action'], 'error');
+    assert.match(String(first['error']), /gRPC 14 UNAVAILABLE/);
+  }
 });
