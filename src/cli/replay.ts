@@ -7,6 +7,7 @@ import { defaultPolicyPath } from '../paths.js';
 import { loadPolicyFile } from '../policy/load.js';
 import { policyFileFor } from '../policy/locate.js';
 import { formatResults, loadExpectations, runChecks } from '../replay/expect.js';
+import { DEFAULT_MIN_READ_PERCENT } from '../replay/input-check.js';
 import type { Check } from '../replay/expect.js';
 import { humanReport } from '../replay/human-report.js';
 import { decisionLine } from '../replay/decision-line.js';
@@ -37,6 +38,8 @@ Options:
   --expect FILE        check the decisions against expectations (YAML; docs/replay.md); exit 1 with
                        what happened instead when one fails
   --top N              flagged callers listed in the report (default 10)
+  --min-read PERCENT   refuse a log of which less than PERCENT of the lines could be read (default 50;
+                       a log or capture of which nothing could be read is always refused)
   -h, --help           this help
 
 Environment: VIGIL_KEY_SECRET keys the identity pseudonyms as in production (default: a fixed replay
@@ -55,6 +58,7 @@ interface ReplayArgs {
   decisions: string | null;
   expect: string | null;
   top: number;
+  minReadPercent: number;
 }
 
 function parse(argv: string[]): ReplayArgs | 'help' {
@@ -74,6 +78,7 @@ function parse(argv: string[]): ReplayArgs | 'help' {
         decisions: { type: 'string' },
         expect: { type: 'string' },
         top: { type: 'string' },
+        'min-read': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -85,6 +90,9 @@ function parse(argv: string[]): ReplayArgs | 'help' {
   if (positionals.length === 0) throw new UsageError('no input FILE given');
   const top = values.top === undefined ? 10 : Number(values.top);
   if (!Number.isInteger(top) || top < 0) throw new UsageError('--top must be a whole number');
+  const rawMinRead = values['min-read'] ?? String(DEFAULT_MIN_READ_PERCENT);
+  const minReadPercent = Number(rawMinRead);
+  if (!/^\d+(\.\d+)?$/.test(rawMinRead) || minReadPercent > 100) throw new UsageError('--min-read must be a percentage from 0 to 100');
   let mode: ReplayMode;
   if (values.target !== undefined) {
     if (!/^[^\s:]+:\d+$|^\[[0-9a-fA-F:.]+\]:\d+$/.test(values.target)) throw new UsageError('--target must be HOST:PORT');
@@ -103,7 +111,7 @@ function parse(argv: string[]): ReplayArgs | 'help' {
     const secret = process.env['VIGIL_KEY_SECRET'];
     mode = { kind: 'in-process', policy: loadPolicyFile(policyFileFor(path)), shadow: values.shadow === true, ...(secret ? { keySecret: secret } : {}) };
   }
-  return { files: positionals, mode, json: values.json === true, decisions: values.decisions ?? null, expect: values.expect ?? null, top };
+  return { files: positionals, mode, json: values.json === true, decisions: values.decisions ?? null, expect: values.expect ?? null, top, minReadPercent };
 }
 
 function openDecisions(file: string): Promise<WriteStream> {
@@ -132,7 +140,7 @@ export async function runReplayCli(argv: string[]): Promise<number> {
   }
   try {
     const out = decisions;
-    const { records, summary } = await runReplay({ files: args.files, mode: args.mode, ...(out ? { onRecord: (r) => out.write(`${decisionLine(r)}\n`) } : {}) });
+    const { records, summary } = await runReplay({ files: args.files, mode: args.mode, minReadPercent: args.minReadPercent, ...(out ? { onRecord: (r) => out.write(`${decisionLine(r)}\n`) } : {}) });
     const results = runChecks(checks, records);
     if (args.json) {
       process.stdout.write(`${JSON.stringify(checks.length > 0 ? { ...summary, expectations: results } : summary, null, 2)}\n`);

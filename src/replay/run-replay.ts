@@ -5,6 +5,7 @@
 import type { Policy } from '../policy/policy.js';
 import { playInProcess } from './play-in-process.js';
 import { playAgainstTarget } from './play-target.js';
+import { checkReadable } from './input-check.js';
 import { mergeExchanges, readInput } from './read-input.js';
 import type { ReplayRecord } from './record.js';
 import { summarize } from './summary.js';
@@ -17,6 +18,11 @@ export interface ReplayOptions {
   files: readonly string[];
   mode: ReplayMode;
   maxBodyBytes?: number;
+  /**
+   * When set, an input too little of which could be read (input-check.ts: a log with fewer than this
+   * share of its lines read, a capture with no request) is refused before anything is played.
+   */
+  minReadPercent?: number;
   onRecord?: (r: ReplayRecord) => void;
 }
 
@@ -29,6 +35,7 @@ export interface ReplayOutcome {
 /** Throws ReplayInputError for an unreadable input (before anything is played). */
 export async function runReplay(opts: ReplayOptions): Promise<ReplayOutcome> {
   const inputs = opts.files.map((f) => readInput(f, opts.maxBodyBytes !== undefined ? { maxBodyBytes: opts.maxBodyBytes } : {}));
+  if (opts.minReadPercent !== undefined) for (const input of inputs) checkReadable(input, opts.minReadPercent);
   const exchanges = mergeExchanges(inputs);
   const { mode } = opts;
   const onRecord = opts.onRecord ? { onRecord: opts.onRecord } : {};

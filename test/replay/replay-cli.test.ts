@@ -124,7 +124,8 @@ test('--shadow: the same attackers are found, nothing is enforced', async () => 
 });
 
 test('a Linux cooked (SLL2) capture, several inputs merged, access logs', async () => {
-  const r = await replay([SHORT, join(fixtures, 'logs', 'combined-valid.txt'), join(fixtures, 'logs', 'envoy-access.jsonl'), '--json']);
+  // envoy-access.jsonl is half malformed on purpose (5 of its 11 lines are requests): --min-read lets it in.
+  const r = await replay([SHORT, join(fixtures, 'logs', 'combined-valid.txt'), join(fixtures, 'logs', 'envoy-access.jsonl'), '--json', '--min-read', '40']);
   assert.equal(r.code, 0, r.stderr);
   const s = JSON.parse(r.stdout) as ReplaySummary;
   assert.deepEqual(
@@ -143,6 +144,37 @@ test('a truncated capture gives a partial result and counts the problem', async 
   assert.ok(s.requests > 0);
   assert.equal(s.problems.byKind['truncated-record'], 1);
   assert.match(s.problems.first[0]!.detail, /truncated\.pcap/);
+});
+
+test('input of which nothing, or too little, could be read: exit 2 saying how much and why, before anything is played', async () => {
+  const cut = join(tmp, 'cut.pcap');
+  writeFileSync(cut, readFileSync(SHORT).subarray(0, 30));
+  const good = '192.0.2.10 - - [17/May/2015:10:05:03 +0000] "GET /index.html HTTP/1.1" 200 5120 "-" "curl/8"\n';
+  const rejected = 'www.example - - [17/May/2015:10:05:03 +0000] "GET /index.html HTTP/1.1" 200 5120 "-" "curl/8"\n';
+  const none = join(tmp, 'none.log');
+  writeFileSync(none, rejected.repeat(200));
+  const little = join(tmp, 'little.log');
+  writeFileSync(little, good.repeat(2) + rejected.repeat(98));
+  const cases: Array<[string[], RegExp]> = [
+    [[cut], /cut\.pcap: nothing could be read: no HTTP request in this pcap capture; problems: truncated-record 1/],
+    [[none], /none\.log: nothing could be read: none of its 200 lines is a request vigil can replay; problems: not-an-ip 200/],
+    [[little], /little\.log: only 2 % of its lines could be read \(2 of 100\), less than the 50 % replay needs \(--min-read\)/],
+    [[SHORT, little], /little\.log: only 2 %/],
+    [['/dev/zero'], /\/dev\/zero: is not a regular file or a pipe/],
+    [[little, '--min-read', '101'], /--min-read must be a percentage from 0 to 100/],
+  ];
+  for (const [args, message] of cases) {
+    const r = await replay(args);
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
+    assert.match(r.stderr, message, args.join(' '));
+    assert.equal(r.stdout, '', 'nothing was played');
+    noStack(r.stderr);
+  }
+  // An operator who knows the log is mostly noise can lower the share; "nothing" is never accepted.
+  const lowered = await replay([little, '--min-read', '2', '--json']);
+  assert.equal(lowered.code, 0, lowered.stderr);
+  assert.equal((JSON.parse(lowered.stdout) as ReplaySummary).exchanges, 2);
+  assert.equal((await replay([none, '--min-read', '0'])).code, 2);
 });
 
 test('bad input and bad arguments: a message and exit 2, never a stack trace', async () => {
@@ -171,7 +203,7 @@ test('bad input and bad arguments: a message and exit 2, never a stack trace', a
 test('--help tells the truth about the options', async () => {
   const r = await replay(['--help']);
   assert.equal(r.code, 0);
-  for (const opt of ['--policy', '--shadow', '--target', '--speed', '--message-timeout', '--json', '--decisions', '--expect', '--top']) assert.match(r.stdout, new RegExp(`\\n  ${opt} `), opt);
+  for (const opt of ['--policy', '--shadow', '--target', '--speed', '--message-timeout', '--min-read', '--json', '--decisions', '--expect', '--top']) assert.match(r.stdout, new RegExp(`\\n  ${opt} `), opt);
 });
 
 let vigil: TestVigil;
