@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -19,6 +19,7 @@ const SHOP = join(fixtures, 'recorded', 'loopback-shop.pcap');
 const SHORT = join(fixtures, 'recorded', 'any-shop.pcap');
 const EXPECT = join(fixtures, 'recorded', 'expect.yaml');
 const tmp = mkdtempSync(join(tmpdir(), 'vigil-replay-'));
+after(() => rmSync(tmp, { recursive: true, force: true }));
 
 function replay(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
