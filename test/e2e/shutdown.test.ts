@@ -1,6 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { projectRoot } from '../../src/paths.js';
@@ -87,4 +88,47 @@ test('SIGTERM: in-flight streams are answered and closed cleanly, new streams re
   assert.equal(await p.exited, 0);
   client.close();
   assert.ok(p.lines.some((l) => l.msg === 'vigil stopped'));
+});
+
+test('npm start execs vigil: the SIGTERM npm passes to its script shell reaches vigil, which drains and exits 0', async () => {
+  const pkg = JSON.parse(readFileSync(join(projectRoot, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+  const build = 'npm run build --silent';
+  const start = pkg.scripts['start']!;
+  assert.ok(start.startsWith(`${build} && `), start);
+  // npm runs the script with `sh -c`; the build is left out (not what this test is about), the rest is as written.
+  const child = spawn('sh', ['-c', start.replace(build, 'true')], {
+    cwd: projectRoot,
+    env: { PATH: process.env.PATH ?? '', VIGIL_GRPC_ADDRESS: '127.0.0.1:0', VIGIL_ADMIN_ADDRESS: '127.0.0.1:0', VIGIL_LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true, // its own process group, so that whatever it started can be cleaned up below
+  });
+  const lines: Array<Record<string, unknown>> = [];
+  let buf = '';
+  child.stdout.on('data', (d: Buffer) => {
+    buf += d.toString();
+    for (let i; (i = buf.indexOf('\n')) >= 0; buf = buf.slice(i + 1)) lines.push(JSON.parse(buf.slice(0, i)) as Record<string, unknown>);
+  });
+  const shellExit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const outputClosed = new Promise<true>((resolve) => child.stdout.once('close', () => resolve(true)));
+  try {
+    while (!lines.some((l) => l['msg'] === 'vigil serving')) {
+      assert.equal(child.exitCode, null, 'npm start exited before serving');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    process.kill(child.pid!, 'SIGTERM');
+    assert.equal(await shellExit, 0, 'the script ends with vigil, exit 0');
+    // vigil's last lines arrive with the end of its output, if vigil got the signal at all.
+    let timer: NodeJS.Timeout | undefined;
+    const drained = await Promise.race([outputClosed, new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), 30_000)))]);
+    clearTimeout(timer);
+    assert.ok(drained, 'vigil still runs after its shell got SIGTERM (the script does not exec it)');
+    assert.ok(lines.some((l) => l['msg'] === 'signal received' && l['signal'] === 'SIGTERM'), 'vigil got the SIGTERM');
+    assert.ok(lines.some((l) => l['msg'] === 'vigil stopped'));
+  } finally {
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      // the group is gone: nothing was left behind
+    }
+  }
 });
