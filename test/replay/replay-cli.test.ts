@@ -250,4 +250,8 @@ test('--target with no vigil there (a closed port, or the admin HTTP port): ever
     assert.equal(first['action'], 'error');
     assert.match(String(first['error']), /gRPC 14 UNAVAILABLE/);
   }
+  const report = await replay([SHORT, '--target', `127.0.0.1:${closed}`, '--speed', 'max']);
+  assert.equal(report.code, 1);
+  assert.match(report.stdout, /\nactions: allow 0 · tag 0 · throttle 0 · challenge 0 · block 0 · error 240\n/);
+  assert.match(report.stdout, /\nerrors: 240 of 240 exchanges got no decision from vigil\n  240 × no ext_proc server reachable there/);
 });
