@@ -139,11 +139,9 @@ export function parseSettings(env: Env = process.env): Settings {
   let keySecret: Buffer | null = null;
   const secretRaw = env.VIGIL_KEY_SECRET;
   if (secretRaw !== undefined && secretRaw !== '') {
-    keySecret = decodeSecret(secretRaw);
-    if (!keySecret || keySecret.length < 16) {
-      problems.push('VIGIL_KEY_SECRET: must be at least 16 bytes (plain text, hex:…, or base64:…)');
-      keySecret = null;
-    }
+    const decoded = decodeSecret(secretRaw);
+    if ('problem' in decoded) problems.push(`VIGIL_KEY_SECRET: ${decoded.problem}`);
+    else keySecret = decoded.secret;
   }
   if (redisUrl && !keySecret && !problems.some((p) => p.startsWith('VIGIL_KEY_SECRET'))) {
     problems.push('VIGIL_KEY_SECRET: required when REDIS_URL is set (replicas must share identity pseudonyms)');
@@ -209,14 +207,30 @@ export function formatAddress(a: { host: string; port: number }): string {
   return a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
 }
 
-export function decodeSecret(raw: string): Buffer | null {
+/** The least bytes a key secret must have. */
+export const MIN_SECRET_BYTES = 16;
+
+/**
+ * A key secret: `hex:…`, `base64:…` (or base64url) or plain text, at least MIN_SECRET_BYTES once decoded.
+ * A problem says what is wrong without ever quoting the secret.
+ */
+export function decodeSecret(raw: string): { secret: Buffer } | { problem: string } {
+  let secret: Buffer;
   if (raw.startsWith('hex:')) {
     const hex = raw.slice(4);
-    return /^([0-9a-fA-F]{2})+$/.test(hex) ? Buffer.from(hex, 'hex') : null;
+    if (!/^([0-9a-fA-F]{2})*$/.test(hex)) return { problem: 'invalid hex after "hex:" (expected pairs of the digits 0-9, a-f)' };
+    secret = Buffer.from(hex, 'hex');
+  } else if (raw.startsWith('base64:')) {
+    const b64 = raw.slice(7);
+    if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(b64) || b64.replace(/=+$/, '').length % 4 === 1) {
+      return { problem: 'invalid base64 after "base64:" (expected the characters A-Z, a-z, 0-9, +, / or -, _, and = padding)' };
+    }
+    secret = Buffer.from(b64, 'base64');
+  } else {
+    secret = Buffer.from(raw, 'utf8');
   }
-  if (raw.startsWith('base64:')) {
-    const b = Buffer.from(raw.slice(7), 'base64');
-    return b.length > 0 ? b : null;
+  if (secret.length < MIN_SECRET_BYTES) {
+    return { problem: `must be at least ${MIN_SECRET_BYTES} bytes (plain text, hex:…, or base64:…); it decodes to ${secret.length}` };
   }
-  return Buffer.from(raw, 'utf8');
+  return { secret };
 }

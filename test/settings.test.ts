@@ -48,6 +48,28 @@ test('Redis requires a key secret of at least 16 bytes', () => {
   assert.equal(s.redisUrl, 'redis://127.0.0.1:6379');
 });
 
+test('a key secret that does not decode says so (invalid hex or base64), never "too short", and never quotes it', () => {
+  const problem = (secret: string): string => {
+    try {
+      parseSettings({ VIGIL_KEY_SECRET: secret });
+    } catch (err) {
+      assert.ok(err instanceof ConfigError);
+      const p = err.problems.find((x) => x.startsWith('VIGIL_KEY_SECRET'));
+      assert.ok(p, err.problems.join('\n'));
+      return p;
+    }
+    return 'accepted';
+  };
+  const badHex = 'hex:zz112233445566778899aabbccddeeff00';
+  assert.equal(problem(badHex), 'VIGIL_KEY_SECRET: invalid hex after "hex:" (expected pairs of the digits 0-9, a-f)');
+  assert.equal(problem('hex:00112233445566778899aabbccddeeff0'), 'VIGIL_KEY_SECRET: invalid hex after "hex:" (expected pairs of the digits 0-9, a-f)', 'an odd digit count');
+  assert.equal(problem('base64:not*base64!at#all~~~~~~~~~~'), 'VIGIL_KEY_SECRET: invalid base64 after "base64:" (expected the characters A-Z, a-z, 0-9, +, / or -, _, and = padding)');
+  assert.equal(problem('hex:0011'), 'VIGIL_KEY_SECRET: must be at least 16 bytes (plain text, hex:…, or base64:…); it decodes to 2');
+  assert.equal(problem(`base64:${Buffer.alloc(16, 7).toString('base64')}`), 'accepted');
+  assert.equal(problem(`base64:${Buffer.alloc(16, 0xfb).toString('base64url')}`), 'accepted', 'base64url too');
+  assert.ok(!problem(badHex).includes('zz11'), 'the secret is never quoted');
+});
+
 test('shadow mode and addresses parse, IPv6 included', () => {
   const s = parseSettings({ VIGIL_SHADOW_MODE: 'true', VIGIL_GRPC_ADDRESS: '[::1]:7000', VIGIL_ADMIN_ADDRESS: '0.0.0.0:0' });
   assert.equal(s.shadowMode, true);

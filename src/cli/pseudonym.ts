@@ -29,11 +29,17 @@ export async function runPseudonym(argv: string[], stdin: AsyncIterable<Buffer |
     process.stderr.write(`vigil pseudonym: expected --kind ${KINDS.join('|')}\n\n${PSEUDONYM_HELP}`);
     return 2;
   }
-  const secret = process.env.VIGIL_KEY_SECRET ? decodeSecret(process.env.VIGIL_KEY_SECRET) : null;
-  if (!secret || secret.length < 16) {
+  const raw = process.env.VIGIL_KEY_SECRET;
+  if (!raw) {
     process.stderr.write('vigil pseudonym: VIGIL_KEY_SECRET must be set to the secret vigil runs with (at least 16 bytes)\n');
     return 2;
   }
+  const decoded = decodeSecret(raw);
+  if ('problem' in decoded) {
+    process.stderr.write(`vigil pseudonym: VIGIL_KEY_SECRET: ${decoded.problem}\n`);
+    return 2;
+  }
+  const secret = decoded.secret;
   let text = '';
   for await (const chunk of stdin) {
     text += chunk.toString();

@@ -7,11 +7,13 @@ import { defaultPolicyPath } from '../paths.js';
 import { loadPolicyFile } from '../policy/load.js';
 import { policyFileFor } from '../policy/locate.js';
 import { formatResults, loadExpectations, runChecks } from '../replay/expect.js';
+import { DEFAULT_MIN_READ_PERCENT } from '../replay/input-check.js';
 import type { Check } from '../replay/expect.js';
 import { humanReport } from '../replay/human-report.js';
 import { decisionLine } from '../replay/decision-line.js';
 import { runReplay } from '../replay/run-replay.js';
 import type { ReplayMode } from '../replay/run-replay.js';
+import type { ReplaySummary } from '../replay/summary.js';
 
 export const REPLAY_HELP = `vigil replay — play captures and access logs through vigil
 
@@ -28,12 +30,16 @@ Options:
   --target HOST:PORT   replay against a running vigil instead, paced on the wall clock; only what the
                        wire shows is recorded (action, detectors), and its own policy decides
   --speed N|max        with --target: play N times faster than captured (default 1); max = back to back
+  --message-timeout MS with --target: Envoy's per-message timeout (default 200, Envoy's default); an
+                       exchange vigil does not answer in time is an error
   --json               print the summary as JSON on stdout (expectation results go to stderr)
   --decisions FILE     write one JSON line per exchange (time, client, identity, method, path
                        template, status, action, enforced or shadowed, reasons) to FILE
   --expect FILE        check the decisions against expectations (YAML; docs/replay.md); exit 1 with
                        what happened instead when one fails
   --top N              flagged callers listed in the report (default 10)
+  --min-read PERCENT   refuse a log of which less than PERCENT of the lines could be read (default 50;
+                       a log or capture of which nothing could be read is always refused)
   -h, --help           this help
 
 Environment: VIGIL_KEY_SECRET keys the identity pseudonyms as in production (default: a fixed replay
@@ -52,6 +58,7 @@ interface ReplayArgs {
   decisions: string | null;
   expect: string | null;
   top: number;
+  minReadPercent: number;
 }
 
 function parse(argv: string[]): ReplayArgs | 'help' {
@@ -66,10 +73,12 @@ function parse(argv: string[]): ReplayArgs | 'help' {
         shadow: { type: 'boolean' },
         target: { type: 'string' },
         speed: { type: 'string' },
+        'message-timeout': { type: 'string' },
         json: { type: 'boolean' },
         decisions: { type: 'string' },
         expect: { type: 'string' },
         top: { type: 'string' },
+        'min-read': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -81,6 +90,9 @@ function parse(argv: string[]): ReplayArgs | 'help' {
   if (positionals.length === 0) throw new UsageError('no input FILE given');
   const top = values.top === undefined ? 10 : Number(values.top);
   if (!Number.isInteger(top) || top < 0) throw new UsageError('--top must be a whole number');
+  const rawMinRead = values['min-read'] ?? String(DEFAULT_MIN_READ_PERCENT);
+  const minReadPercent = Number(rawMinRead);
+  if (!/^\d+(\.\d+)?$/.test(rawMinRead) || minReadPercent > 100) throw new UsageError('--min-read must be a percentage from 0 to 100');
   let mode: ReplayMode;
   if (values.target !== undefined) {
     if (!/^[^\s:]+:\d+$|^\[[0-9a-fA-F:.]+\]:\d+$/.test(values.target)) throw new UsageError('--target must be HOST:PORT');
@@ -88,14 +100,18 @@ function parse(argv: string[]): ReplayArgs | 'help' {
     const raw = values.speed ?? '1';
     const speed = raw === 'max' ? Infinity : Number(raw);
     if (!(speed > 0)) throw new UsageError('--speed must be a number > 0, or max');
-    mode = { kind: 'target', target: values.target, speed };
+    const rawTimeout = values['message-timeout'] ?? '200';
+    const messageTimeoutMs = Number(rawTimeout);
+    if (!/^\d+$/.test(rawTimeout) || messageTimeoutMs < 1 || messageTimeoutMs > 3_600_000) throw new UsageError('--message-timeout must be a whole number of milliseconds from 1 to 3600000');
+    mode = { kind: 'target', target: values.target, speed, messageTimeoutMs };
   } else {
     if (values.speed !== undefined) throw new UsageError('--speed goes with --target (in-process replay runs on the capture clock, as fast as it can)');
+    if (values['message-timeout'] !== undefined) throw new UsageError('--message-timeout goes with --target (in-process replay waits for vigil)');
     const path = values.policy ?? defaultPolicyPath;
     const secret = process.env['VIGIL_KEY_SECRET'];
     mode = { kind: 'in-process', policy: loadPolicyFile(policyFileFor(path)), shadow: values.shadow === true, ...(secret ? { keySecret: secret } : {}) };
   }
-  return { files: positionals, mode, json: values.json === true, decisions: values.decisions ?? null, expect: values.expect ?? null, top };
+  return { files: positionals, mode, json: values.json === true, decisions: values.decisions ?? null, expect: values.expect ?? null, top, minReadPercent };
 }
 
 function openDecisions(file: string): Promise<WriteStream> {
@@ -124,7 +140,7 @@ export async function runReplayCli(argv: string[]): Promise<number> {
   }
   try {
     const out = decisions;
-    const { records, summary } = await runReplay({ files: args.files, mode: args.mode, ...(out ? { onRecord: (r) => out.write(`${decisionLine(r)}\n`) } : {}) });
+    const { records, summary } = await runReplay({ files: args.files, mode: args.mode, minReadPercent: args.minReadPercent, ...(out ? { onRecord: (r) => out.write(`${decisionLine(r)}\n`) } : {}) });
     const results = runChecks(checks, records);
     if (args.json) {
       process.stdout.write(`${JSON.stringify(checks.length > 0 ? { ...summary, expectations: results } : summary, null, 2)}\n`);
@@ -134,13 +150,26 @@ export async function runReplayCli(argv: string[]): Promise<number> {
       if (checks.length > 0) process.stdout.write(`\n${formatResults(results)}`);
     }
     const errors = summary.actions.error;
-    if (errors > 0) process.stderr.write(`vigil replay: ${errors} exchange(s) got no answer from vigil (see --decisions, action "error")\n`);
+    if (errors > 0) process.stderr.write(errorMessage(summary, args.mode));
     return results.some((r) => !r.ok) || errors > 0 ? 1 : 0;
   } catch (err) {
     return fail(err);
   } finally {
     if (decisions) await new Promise<void>((resolve) => decisions!.end(resolve));
   }
+}
+
+/** How many exchanges vigil decided nothing for, and why: the run failed. */
+function errorMessage(s: ReplaySummary, mode: ReplayMode): string {
+  const why = Object.entries(s.errors)
+    .sort(([, a], [, b]) => b - a)
+    .map(([reason, count]) => `  ${count.toLocaleString('en-US')} × ${reason}\n`)
+    .join('');
+  const hint =
+    mode.kind === 'target'
+      ? `  Is vigil serving ext_proc at ${mode.target}? --target takes its gRPC address (VIGIL_GRPC_ADDRESS), not the admin one.\n`
+      : '';
+  return `vigil replay: FAILED: ${s.actions.error.toLocaleString('en-US')} of ${s.exchanges.toLocaleString('en-US')} exchanges got no decision from vigil (action "error" in --decisions):\n${why}${hint}`;
 }
 
 function fail(err: unknown): number {

@@ -72,7 +72,7 @@ export class RateBaselineDetector implements Detector {
     const threshold = this.threshold(x);
     const minCount = Math.ceil(c.minCount / x.endpoint.sensitivity);
     const sd = Math.sqrt(Math.max(r.variance, r.mean, c.varianceFloor));
-    const limit = c.rule === 'ratio' ? Math.floor(threshold * Math.max(r.mean, 1)) : Math.floor(r.mean + threshold * sd);
+    const limit = allowedCount(c.rule === 'ratio', r.mean, sd, threshold, minCount);
     return {
       detector: c.name,
       type: c.type,
@@ -85,7 +85,7 @@ export class RateBaselineDetector implements Detector {
       fired: r.score > threshold,
       action: c.action,
       shadow: c.shadow,
-      limit: Math.max(minCount, limit),
+      ...(limit !== null ? { limit } : {}),
     };
   }
 
@@ -94,6 +94,22 @@ export class RateBaselineDetector implements Detector {
     if (!c.learnPopulation || c.seasonal) return null;
     return this.priors.refresh(store, nowMs);
   }
+}
+
+/**
+ * The requests a bucket allows, this one included: the largest count c that does not fire, where c fires
+ * when c ≥ minCount and its score (as the store computes it: (c − mean) / sd, or c / max(mean, 1)) is
+ * above the threshold. That is max(minCount − 1, ⌊mean + threshold·sd⌋) (⌊threshold·max(mean, 1)⌋ for
+ * ratio), nudged so that it agrees with the score's own floating point. null when no count fires (sd 0).
+ */
+export function allowedCount(ratio: boolean, mean: number, sd: number, threshold: number, minCount: number): number | null {
+  const score = (n: number) => (ratio ? n / Math.max(mean, 1) : sd > 0 ? (n - mean) / sd : 0);
+  const fires = (n: number) => n >= minCount && score(n) > threshold;
+  if (!ratio && sd <= 0) return threshold < 0 ? Math.max(0, minCount - 1) : null;
+  let n = Math.max(minCount - 1, Math.floor(ratio ? threshold * Math.max(mean, 1) : mean + threshold * sd), 0);
+  for (let i = 0; i < 4 && n > 0 && fires(n); i++) n--;
+  for (let i = 0; i < 4 && !fires(n + 1); i++) n++;
+  return n;
 }
 
 function round(x: number): number {

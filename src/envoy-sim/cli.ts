@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../errors.js';
 import { EnvoySim } from './envoy-sim.js';
+import { failureOf } from './failure.js';
 import type { HeaderPairs, HttpExchange, SimFilterConfig, SimResult, StatName } from './types.js';
 
 const USAGE = `Usage: vigil sim --target HOST:PORT [options]
@@ -26,8 +27,10 @@ Options:
   --json                      print JSON instead of text
   -h, --help                  this help
 
-Exit status: 0 when every exchange completed (whatever the HTTP outcome), 1 when the simulation
-failed, 2 for bad arguments or an invalid config.
+Exit status: 0 when the ext_proc server answered every exchange (whatever the HTTP outcome); 1
+when it did not answer one (nothing listening, not an ext_proc server, a message timeout, a failed
+stream: how many and why go to stderr) or the simulation failed; 2 for bad arguments or an invalid
+config.
 `;
 
 class UsageError extends Error {}
@@ -191,5 +194,19 @@ export async function runSimCli(argv: string[]): Promise<number> {
   } else if (args.repeat > 1) {
     process.stdout.write(`\ntotal stats: ${nonZero(sim.stats)}\n`);
   }
-  return 0;
+  return unanswered(args.target, results);
+}
+
+/** 0 when the server answered every exchange; else 1, with how many it did not and why on stderr. */
+function unanswered(target: string, results: readonly SimResult[]): number {
+  const why = new Map<string, number>();
+  for (const r of results) {
+    const failure = failureOf(r);
+    if (failure !== null) why.set(failure, (why.get(failure) ?? 0) + 1);
+  }
+  if (why.size === 0) return 0;
+  const failed = [...why.values()].reduce((a, b) => a + b, 0);
+  const reasons = [...why].map(([reason, count]) => `  ${count} × ${reason}\n`).join('');
+  process.stderr.write(`vigil sim: ${failed} of ${results.length} exchanges got no answer from the ext_proc server at ${target}:\n${reasons}`);
+  return 1;
 }

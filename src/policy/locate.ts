@@ -1,4 +1,4 @@
-import { statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError } from '../errors.js';
 
@@ -25,5 +25,12 @@ export function policyFileFor(path: string): string {
   } catch {
     // reported below
   }
-  throw new ConfigError([`${path}: a directory without ${POLICY_FILE_IN_DIR} (a policy directory, such as a ConfigMap volume, must hold the policy as ${POLICY_FILE_IN_DIR})`]);
+  let yaml: string[] = [];
+  try {
+    yaml = readdirSync(path).filter((f) => /\.ya?ml$/.test(f) && !f.startsWith('.'));
+  } catch {
+    // no hint then
+  }
+  const hint = yaml.length > 0 ? `; it holds ${yaml.slice(0, 3).join(', ')}${yaml.length > 3 ? ', …' : ''}: name the file itself (${join(path, yaml[0]!)})` : '';
+  throw new ConfigError([`${path}: a directory without ${POLICY_FILE_IN_DIR} (a policy directory, such as a ConfigMap volume, must hold the policy as ${POLICY_FILE_IN_DIR})${hint}`]);
 }

@@ -33,5 +33,6 @@ export function decisionLine(r: ReplayRecord): string {
     unscored: r.unscored,
     failOpen: r.failOpen,
     outcome: r.outcome,
+    error: r.error,
   });
 }

@@ -18,7 +18,9 @@
  *       max_flagged: 3                # callers with any non-allow decision (optionally among clients/paths)
  *
  * Actions are what vigil decided, enforced or shadowed alike, so one file serves a shadow replay too.
- * A check fails with a sentence that says what happened instead.
+ * A check fails with a sentence that says what happened instead. An assertion about nothing fails too:
+ * every client listed must have made a request, every path pattern must match one, and the check's
+ * selection as a whole must hold at least one (a typo in `clients:` must not pass `never` vacuously).
  */
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
@@ -117,13 +119,29 @@ export function loadExpectations(file: string): Check[] {
   return parseExpectations(text, file);
 }
 
+const isClient = (client: string, r: ReplayRecord): boolean => r.clientIp === client || r.identity?.id === client;
+const segmentsOf = (r: ReplayRecord): string[] => (r.path === '/' ? [] : r.path.slice(1).split('/'));
+
 function selected(check: Check, r: ReplayRecord): boolean {
-  if (check.clients.length > 0 && !check.clients.includes(r.clientIp) && !(r.identity && check.clients.includes(r.identity.id))) return false;
+  if (check.clients.length > 0 && !check.clients.some((c) => isClient(c, r))) return false;
   if (check.paths.length > 0) {
-    const segments = r.path === '/' ? [] : r.path.slice(1).split('/');
+    const segments = segmentsOf(r);
     if (!check.paths.some((p) => p.match(segments) !== null)) return false;
   }
   return true;
+}
+
+/** Why the check would assert about nothing (a client or path that matched no request), or null. */
+function aboutNothing(check: Check, records: readonly ReplayRecord[], mine: readonly ReplayRecord[]): string | null {
+  const noRequests = check.clients.filter((c) => !records.some((r) => isClient(c, r)));
+  const noMatch = check.paths.filter((p) => !records.some((r) => p.match(segmentsOf(r)) !== null)).map((p) => p.text);
+  const why: string[] = [];
+  if (noRequests.length > 0) why.push(`clients ${noRequests.join(', ')} made no requests`);
+  if (noMatch.length > 0) why.push(`paths ${noMatch.join(', ')} matched no request`);
+  if (why.length === 0 && mine.length === 0) {
+    why.push(check.clients.length > 0 && check.paths.length > 0 ? 'its clients and paths together matched no request' : 'the replay has no exchanges');
+  }
+  return why.length > 0 ? `the filter matched nothing, so the check would hold for nothing: ${why.join('; ')}` : null;
 }
 
 const describe = (r: ReplayRecord): string =>
@@ -150,6 +168,8 @@ function checkReaches(check: Check, records: ReplayRecord[]): CheckResult {
 export function runChecks(checks: readonly Check[], records: readonly ReplayRecord[]): CheckResult[] {
   return checks.map((check) => {
     const mine = records.filter((r) => selected(check, r));
+    const nothing = aboutNothing(check, records, mine);
+    if (nothing !== null) return { name: check.name, ok: false, detail: nothing };
     if (check.reaches) return checkReaches(check, mine);
     if (check.never) {
       const bad = mine.filter((r) => force(r.action) >= force(check.never!));

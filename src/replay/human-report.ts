@@ -40,6 +40,11 @@ export function humanReport(s: ReplaySummary, top = 10): string {
   const unscored = Object.entries(s.unscored);
   if (unscored.length > 0) out.push(`  not scored: ${unscored.map(([k, v]) => `${k} ${n(v)}`).join(' · ')}`);
   if (s.failOpen > 0) out.push(`  failed open (no store answer): ${n(s.failOpen)}`);
+  const errors = Object.entries(s.errors).sort(([, a], [, b]) => b - a);
+  if (errors.length > 0) {
+    out.push(`errors: ${n(s.actions.error)} of ${n(s.exchanges)} exchanges got no decision from vigil`);
+    for (const [why, count] of errors) out.push(`  ${n(count)} × ${why}`);
+  }
   const detectors = Object.entries(s.detectors).sort(([a], [b]) => a.localeCompare(b));
   if (detectors.length > 0) {
     out.push('by detector (exchanges it was behind):');

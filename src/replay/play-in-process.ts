@@ -18,17 +18,21 @@ import type { ReplayRecord } from './record.js';
 import { toSimExchange } from './to-sim-exchange.js';
 import type { ReplayExchange } from './types.js';
 
+/** How long an in-process exchange, and the off-path work after it, may take before it is a failure. */
+const REPLAY_WAIT_MS = 30_000;
+
 /**
  * Envoy's ext_proc filter as vigil's deployment docs configure it (docs/protocol.md §14, §15):
  * default processing mode, vigil may ask for bodies, the client address as an attribute, graceful
- * close. The per-message timeout is 2 s, not 200 ms, so a slow CI machine never turns a reply into a
- * spurious failure; failure_mode_allow is off so that a vigil failure shows as an error, not an allow.
+ * close. The per-message timeout is 30 s, not 200 ms: vigil runs in this process on a manual clock, so
+ * only a hang may fail an exchange, never a slow or loaded machine (the same input must give the same
+ * decisions). failure_mode_allow is off so that a vigil failure shows as an error, not an allow.
  */
 export const REPLAY_SIM_CONFIG: SimFilterConfig = {
   failure_mode_allow: false,
   allow_mode_override: true,
   request_attributes: ['source.address'],
-  message_timeout_ms: 2000,
+  message_timeout_ms: REPLAY_WAIT_MS,
   graceful_grpc_close: true,
 };
 
@@ -79,7 +83,7 @@ export async function playInProcess(exchanges: readonly ReplayExchange[], opts: 
       clock.set(Math.floor(x.tsUs / 1000));
       event = null;
       const r = await sim.exchange(toSimExchange(x));
-      await vigil.settled(2000);
+      await vigil.settled(REPLAY_WAIT_MS);
       const record = recordFromDecision(i, x, r, event);
       records.push(record);
       opts.onRecord?.(record);

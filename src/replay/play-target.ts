@@ -17,14 +17,18 @@ export interface TargetOptions {
   target: string;
   /** Capture time runs this many times faster than the wall clock; Infinity = back to back, one at a time. */
   speed: number;
+  /** Envoy's per-message timeout (its default is 200 ms). */
+  messageTimeoutMs: number;
   onRecord?: (r: ReplayRecord) => void;
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 export async function playAgainstTarget(exchanges: readonly ReplayExchange[], opts: TargetOptions): Promise<PlayResult> {
-  // A running vigil is someone's Envoy peer: play it the way Envoy would (200 ms per message, fail open).
-  const sim = new EnvoySim(opts.target, { ...REPLAY_SIM_CONFIG, failure_mode_allow: true, message_timeout_ms: 200 });
+  // A running vigil is someone's Envoy peer: play it with Envoy's message timeout, and fail-closed as in
+  // process, so that a vigil that does not answer (down, or the wrong port) shows as an error with its
+  // gRPC cause. Fail-open would let the request through and the replay would read it as an allow.
+  const sim = new EnvoySim(opts.target, { ...REPLAY_SIM_CONFIG, message_timeout_ms: opts.messageTimeoutMs });
   const started = performance.now();
   const records: ReplayRecord[] = new Array(exchanges.length);
   const t0 = exchanges[0]?.tsUs ?? 0;

@@ -3,19 +3,20 @@
  * number), an Envoy JSON access log (lines of JSON objects) or an Apache/Nginx combined log. A gzip
  * file is unpacked first. A file that is none of these is refused with a ReplayInputError.
  */
-import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { gunzipSync } from 'node:zlib';
 import { ReplayInputError } from '../errors.js';
 import { readCapture } from './capture/read-capture.js';
 import { exchangesFromConnections } from './http/exchanges.js';
 import { readCombinedLog } from './logs/combined-log.js';
 import { readEnvoyJsonLog } from './logs/envoy-json-log.js';
+import { gunzipBounded, MAX_INPUT_BYTES, readBounded } from './read-file.js';
 import type { ReplayInput } from './types.js';
 
 export interface ReadOptions {
   /** Body bytes kept per message (the rest is counted, not kept). Default 64 KiB. */
   maxBodyBytes?: number;
+  /** The most bytes an input may hold, after decompression (default MAX_INPUT_BYTES, 1 GiB). */
+  maxInputBytes?: number;
 }
 
 const PCAP_MAGICS = new Set([0xa1b2c3d4, 0xd4c3b2a1, 0xa1b23c4d, 0x4d3cb2a1]);
@@ -39,13 +40,7 @@ function firstLine(buf: Buffer): string {
 /** Reads buffer contents already in memory; `file` names it in messages. */
 export function readInputBuffer(data: Buffer, file: string, opts: ReadOptions = {}): ReplayInput {
   let buf = data;
-  if (sniff(buf) === 'gzip') {
-    try {
-      buf = gunzipSync(buf);
-    } catch (err) {
-      throw new ReplayInputError(file, `looks gzip-compressed but cannot be unpacked (${(err as Error).message})`);
-    }
-  }
+  if (sniff(buf) === 'gzip') buf = gunzipBounded(buf, file, opts.maxInputBytes ?? MAX_INPUT_BYTES);
   if (buf.length === 0) throw new ReplayInputError(file, 'is empty');
   const kind = sniff(buf);
   const name = basename(file);
@@ -73,15 +68,9 @@ export function readInputBuffer(data: Buffer, file: string, opts: ReadOptions = 
   return input;
 }
 
+/** Reads a file (bounded: read-file.ts) and what is in it. */
 export function readInput(file: string, opts: ReadOptions = {}): ReplayInput {
-  let data: Buffer;
-  try {
-    data = readFileSync(file);
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    throw new ReplayInputError(file, e.code === 'ENOENT' ? 'no such file' : e.code === 'EISDIR' ? 'is a directory' : `cannot read (${e.code ?? e.message})`);
-  }
-  return readInputBuffer(data, file, opts);
+  return readInputBuffer(readBounded(file, opts.maxInputBytes ?? MAX_INPUT_BYTES), file, opts);
 }
 
 /** Every input's exchanges merged into one timeline (stable: equal times keep input order). */

@@ -7,6 +7,7 @@ import type { Action, Reason } from '../decision/types.js';
 import { ACTION_ORDER } from '../decision/types.js';
 import type { DecisionEvent } from '../obs/decision-report.js';
 import type { SimResult } from '../envoy-sim/index.js';
+import { failureOf } from '../envoy-sim/index.js';
 import type { IdentityKind } from '../request/types.js';
 import { splitTarget } from './to-sim-exchange.js';
 import type { ReplayExchange } from './types.js';
@@ -44,6 +45,8 @@ export interface ReplayRecord {
   failOpen: string | null;
   /** What the client got in the replay: the status and who produced it. */
   outcome: { status: number; by: 'upstream' | 'vigil' | 'envoy' };
+  /** With action 'error': why vigil decided nothing (src/envoy-sim/failure.ts); else null. */
+  error: string | null;
 }
 
 function pathOf(x: ReplayExchange): string {
@@ -71,6 +74,8 @@ function base(i: number, x: ReplayExchange, r: SimResult) {
   };
 }
 
+const errorOf = (action: Action | 'error', r: SimResult): string | null => (action === 'error' ? (failureOf(r) ?? 'no decision from vigil') : null);
+
 /** In-process: the decision event vigil reported for this exchange (null: none was reported). */
 export function recordFromDecision(i: number, x: ReplayExchange, r: SimResult, event: DecisionEvent | null): ReplayRecord {
   const failed = r.outcome === 'reset' || (r.outcome === 'local-reply' && !r.details?.startsWith('vigil_'));
@@ -87,6 +92,7 @@ export function recordFromDecision(i: number, x: ReplayExchange, r: SimResult, e
     reasons: d?.reasons ?? [],
     unscored: event?.unscored ?? null,
     failOpen: d?.failOpen ?? null,
+    error: errorOf(action, r),
   };
 }
 
@@ -106,6 +112,7 @@ export function recordFromWire(i: number, x: ReplayExchange, r: SimResult, wire:
     reasons: [],
     unscored: null,
     failOpen: null,
+    error: errorOf(action, r),
   };
 }
 

@@ -61,6 +61,8 @@ export interface ReplaySummary {
   unscored: Record<string, number>;
   /** Decisions made without the store (should be 0 in-process). */
   failOpen: number;
+  /** Exchanges vigil decided nothing for (action 'error'), by why (src/envoy-sim/failure.ts). */
+  errors: Record<string, number>;
   problems: { total: number; byKind: Record<string, number>; first: Problem[] };
   callers: number;
   flagged: FlaggedCaller[];
@@ -93,7 +95,9 @@ export function summarize(ctx: SummaryContext): ReplaySummary {
   const detectors: ReplaySummary['detectors'] = {};
   const unscored: Record<string, number> = {};
   let failOpen = 0;
+  const errors: Record<string, number> = {};
   for (const r of records) {
+    if (r.error !== null) errors[r.error] = (errors[r.error] ?? 0) + 1;
     actions[r.action]++;
     if (r.action !== 'allow' && r.action !== 'error') (r.enforced ? enforced : shadowed)[r.action]++;
     for (const d of r.detectors) {
@@ -152,6 +156,7 @@ export function summarize(ctx: SummaryContext): ReplaySummary {
     detectors,
     unscored,
     failOpen,
+    errors,
     problems: { total: allProblems.length, byKind, first: allProblems.slice(0, 20) },
     callers: callers.size,
     flagged,

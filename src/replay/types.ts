@@ -119,4 +119,6 @@ export interface ReplayInput {
   /** Counted, never replayed; see CaptureContents.udpHttpRequests. */
   udpHttpRequests: number;
   problems: Problem[];
+  /** Logs only: the non-empty lines read; each became an exchange or was rejected as a problem. */
+  lines?: number;
 }

@@ -8,7 +8,9 @@
  * allowed, or tagged when vigil added x-vigil-action: tag; x-vigil-shadow-action names a shadowed
  * decision. Reasons come from the `decision` log line (src/obs/decision-report.ts), which vigil writes
  * for every non-allow decision, enforced or shadowed; the x-vigil-*-detectors headers are used when
- * present. Anything else (an ext_proc error reply, a reset) is an 'error'.
+ * present. Anything else (an ext_proc error reply, a reset) is an 'error', and so is an exchange Envoy
+ * let through only because vigil failed (failure_mode_allow: the stream failed or timed out): vigil
+ * decided nothing, so it is no allow.
  */
 import type { Action } from '../decision/types.js';
 import { ACTION_ORDER } from '../decision/types.js';
@@ -59,7 +61,8 @@ export function classify(r: SimResult, decisionLines: Array<Record<string, unkno
 
   let action: Action | 'error';
   const local = r.details !== undefined ? LOCAL_REPLY_ACTIONS[r.details] : undefined;
-  if (local && !r.upstreamRequest) action = local;
+  if (r.stats.failure_mode_allowed > 0) action = 'error';
+  else if (local && !r.upstreamRequest) action = local;
   else if (!r.upstreamRequest) action = 'error';
   else if (get('x-vigil-action') === 'tag' || asAction(enforcedLine?.['action']) === 'tag') action = 'tag';
   else action = 'allow';

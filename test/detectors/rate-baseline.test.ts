@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { RateBaselineDetector } from '../../src/detectors/rate-baseline.js';
+import { allowedCount, type RateBaselineDetector } from '../../src/detectors/rate-baseline.js';
 import { hourOfWeek } from '../../src/detectors/seasonal.js';
 import { MemoryStore } from '../../src/state/memory-store.js';
 import { buildExchange, play, policyFrom } from '../helpers/exchange.js';
@@ -56,6 +56,41 @@ test('the ratio rule: fires on the request that takes the bucket above ratio_k �
   assert.deepEqual([s61.value, s61.score, s61.fired], [61, 3.05, true]);
   assert.equal(s61.limit, 60, 'RateLimit quota: ratio_k × average');
   assert.equal(burst[60]!.request.newPenalties[0]?.detector, 'rate');
+});
+
+test('the RateLimit quota is the count the bucket allows: the last request that does not fire, on both sides of min_count', async () => {
+  // min_count above μ + 3σ: the min_count-th request fires, so the quota is min_count − 1.
+  const p = policyFrom(`${HEAD}  - {name: rate, type: rate-baseline, action: throttle, min_count: 30, learn_population: false}\n`);
+  const store = new MemoryStore();
+  const burst = await minute(p, store, MON9, 31, '/api/orders/1');
+  const firstFired = burst.findIndex((r) => r.request.signals[0]!.fired) + 1;
+  assert.equal(firstFired, 30, 'fires at min_count');
+  assert.ok(burst.every((r) => r.request.signals[0]!.limit === 29), 'quota: min_count − 1');
+  // μ + 3σ above min_count (μ 5, σ 5 → 20 allowed): the 21st fires.
+  const q = policyFrom(`${HEAD}  - {name: rate, type: rate-baseline, action: throttle, min_count: 10, learn_population: false}\n`);
+  const again = await minute(q, new MemoryStore(), MON9, 22, '/api/orders/1');
+  assert.equal(again.findIndex((r) => r.request.signals[0]!.fired) + 1, 21);
+  assert.equal(again[0]!.request.signals[0]!.limit, 20);
+});
+
+test('allowedCount agrees with the firing rule on every boundary', () => {
+  for (const ratio of [false, true]) {
+    for (const mean of [0, 0.4, 1, 5, 19.999999999999996, 20, 37.25]) {
+      for (const sd of [0.5, 2, Math.sqrt(30), 5, 7.000000000000001]) {
+        for (const threshold of [0.5, 2.5, 3, 3.0000000000000004]) {
+          for (const minCount of [1, 2, 10, 120]) {
+            const score = (n: number) => (ratio ? n / Math.max(mean, 1) : (n - mean) / sd);
+            const fires = (n: number) => n >= minCount && score(n) > threshold;
+            const got = allowedCount(ratio, mean, sd, threshold, minCount)!;
+            const where = JSON.stringify({ ratio, mean, sd, threshold, minCount, got });
+            assert.ok(!fires(got) && fires(got + 1), where);
+            for (let n = 1; n <= got; n++) assert.ok(!fires(n), `${where}: ${n} fires`);
+          }
+        }
+      }
+    }
+  }
+  assert.equal(allowedCount(false, 0, 0, 3, 10), null, 'sd 0: no count fires, no quota');
 });
 
 test('seasonal: one baseline per hour of the week, kept across the week-long gap', async () => {

@@ -17,6 +17,7 @@ import type { RedisServer } from '../helpers/redis-server.js';
 import { startRedis } from '../helpers/redis-server.js';
 import type { TestVigil } from '../helpers/vigil.js';
 import { startTestVigil } from '../helpers/vigil.js';
+import { PATIENT_MESSAGE_TIMEOUT_MS } from '../helpers/timeouts.js';
 
 const TOKEN = 'admin-token-for-tests-0123456789';
 const AUTH = { authorization: `Bearer ${TOKEN}` };
@@ -46,7 +47,7 @@ async function setup(env: Record<string, string> = {}, store?: SharedStore) {
   const clock = new ManualClock(T0);
   vigil = await startTestVigil({ clock, policy: compilePolicy(POLICY, 'admin-api.yaml'), env, ...(store ? { store } : {}) });
   if (vigil.store.kind === 'redis') await (vigil.shared.inner as RedisStore).redis.flushall();
-  sim = new EnvoySim(vigil.target, { request_attributes: ['source.address'], message_timeout_ms: 1000 });
+  sim = new EnvoySim(vigil.target, { request_attributes: ['source.address'], message_timeout_ms: PATIENT_MESSAGE_TIMEOUT_MS });
   return { clock, vigil, sim };
 }
 

@@ -12,6 +12,7 @@ import { projectRoot } from '../../src/paths.js';
 import { compilePolicy } from '../../src/policy/load.js';
 import type { TestVigil } from '../helpers/vigil.js';
 import { startTestVigil } from '../helpers/vigil.js';
+import { PATIENT_MESSAGE_TIMEOUT_MS } from '../helpers/timeouts.js';
 
 const SECRET = 'test-secret-0123456789abcdef'; // the one startTestVigil uses
 
@@ -62,7 +63,7 @@ detectors:
   );
   const clock = new ManualClock(Date.parse('2026-11-02T10:00:00Z'));
   vigil = await startTestVigil({ clock, policy });
-  sim = new EnvoySim(vigil.target, { request_attributes: ['source.address'] });
+  sim = new EnvoySim(vigil.target, { request_attributes: ['source.address'], message_timeout_ms: PATIENT_MESSAGE_TIMEOUT_MS });
   const flood = async (key: string) => {
     const statuses: number[] = [];
     for (let i = 0; i < 130; i++) {

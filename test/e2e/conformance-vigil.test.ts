@@ -4,6 +4,7 @@ import { EnvoySim } from '../../src/envoy-sim/index.js';
 import type { ProcessingMode, SimFilterConfig } from '../../src/envoy-sim/index.js';
 import type { TestVigil } from '../helpers/vigil.js';
 import { startTestVigil } from '../helpers/vigil.js';
+import { PATIENT_MESSAGE_TIMEOUT_MS } from '../helpers/timeouts.js';
 
 /**
  * envoy-sim (playing Envoy, fail-closed so any protocol slip shows) against vigil itself, in every
@@ -30,7 +31,7 @@ const modes: Array<[string, ProcessingMode]> = [
 for (const version of ['1.34', '1.37'] as const) {
   for (const [name, processing_mode] of modes) {
     test(`Envoy ${version}, ${name}: passes through unmodified`, async () => {
-      const config: SimFilterConfig = { processing_mode, envoy_version: version, failure_mode_allow: false, request_attributes: ['source.address'] };
+      const config: SimFilterConfig = { processing_mode, envoy_version: version, failure_mode_allow: false, request_attributes: ['source.address'], message_timeout_ms: PATIENT_MESSAGE_TIMEOUT_MS };
       const sim = new EnvoySim(vigil.target, config);
       try {
         const body = [Buffer.from('{"user":"ann",'), Buffer.from('"password":"x"}')];

@@ -9,6 +9,7 @@ import { EnvoySim } from '../../src/envoy-sim/index.js';
 import { compilePolicy } from '../../src/policy/load.js';
 import type { TestVigil } from '../helpers/vigil.js';
 import { startTestVigil } from '../helpers/vigil.js';
+import { PATIENT_MESSAGE_TIMEOUT_MS } from '../helpers/timeouts.js';
 
 const POLICY = `format: 1
 endpoints:
@@ -38,7 +39,7 @@ afterEach(async () => {
 
 async function setup(allowModeOverride: boolean) {
   vigil = await startTestVigil({ clock: new ManualClock(Date.parse('2026-11-02T10:00:00Z')), policy: compilePolicy(POLICY, 'phases.yaml') });
-  sim = new EnvoySim(vigil.target, { request_attributes: ['source.address'], allow_mode_override: allowModeOverride, failure_mode_allow: false });
+  sim = new EnvoySim(vigil.target, { request_attributes: ['source.address'], allow_mode_override: allowModeOverride, failure_mode_allow: false, message_timeout_ms: PATIENT_MESSAGE_TIMEOUT_MS });
   return { vigil, sim };
 }
 

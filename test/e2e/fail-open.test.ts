@@ -21,12 +21,14 @@ const clock = new ManualClock(Date.parse('2026-11-02T10:00:00Z'));
 before(async () => {
   redis = await startRedis();
   vigil = await startTestVigil({
-    env: { REDIS_URL: redis.url, VIGIL_STORE_TIMEOUT_MS: '50', VIGIL_BREAKER_RESET_MS: '300' },
+    // A store deadline a loaded machine's healthy Redis always meets (a missed one would fail open and
+    // shift the flood's count below), still far below the message timeout.
+    env: { REDIS_URL: redis.url, VIGIL_STORE_TIMEOUT_MS: '1000', VIGIL_BREAKER_RESET_MS: '300' },
     clock,
   });
   // Fail-closed on purpose: had vigil not answered, Envoy would reply 504. The timeout is generous: the
   // request path never waits on Redis, and this test is about behaviour, not how fast a loaded machine is.
-  sim = new EnvoySim(vigil.target, { failure_mode_allow: false, message_timeout_ms: 5000, request_attributes: ['source.address'] });
+  sim = new EnvoySim(vigil.target, { failure_mode_allow: false, message_timeout_ms: 10_000, request_attributes: ['source.address'] });
 });
 after(async () => {
   sim.close();

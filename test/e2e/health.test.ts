@@ -18,11 +18,15 @@ test('grpc.health.v1: SERVING for "" and the ext_proc service, NOT_FOUND otherwi
 
     const watch = client.Watch({ service: '' });
     const seen: string[] = [];
+    const first = new Promise((resolve) => watch.once('data', resolve));
+    const ended = new Promise((resolve) => watch.once('status', resolve));
     watch.on('data', (m: { status: string }) => seen.push(m.status));
     watch.on('error', () => undefined);
-    await new Promise((r) => setTimeout(r, 100));
-    const stopping = vigil.shutdown();
-    await stopping;
+    // No sleep: the shutdown starts once the watch has its first answer, and the check reads what the
+    // client received once the server has ended the watch (messages arrive before the status).
+    await first;
+    await vigil.shutdown();
+    await ended;
     assert.deepEqual(seen, ['SERVING', 'NOT_SERVING']);
   } finally {
     client.close();

@@ -19,6 +19,7 @@ import type { RedisServer } from '../helpers/redis-server.js';
 import { startRedis } from '../helpers/redis-server.js';
 import type { TestVigil } from '../helpers/vigil.js';
 import { startTestVigil } from '../helpers/vigil.js';
+import { PATIENT_MESSAGE_TIMEOUT_MS } from '../helpers/timeouts.js';
 
 const T0 = Date.parse('2026-11-02T10:00:00Z');
 const TOKEN = 'walkthrough-admin-token-0123';
@@ -44,7 +45,7 @@ after(async () => {
 
 async function run(policy: ReturnType<typeof compilePolicy>, clock: ManualClock, env: Record<string, string>) {
   const vigil = await startTestVigil({ clock, policy, store: createRedisStore(redis.url), env: { VIGIL_ADMIN_TOKEN: TOKEN, ...env } });
-  const sim = new EnvoySim(vigil.target, { request_attributes: ['source.address'], message_timeout_ms: 2000 });
+  const sim = new EnvoySim(vigil.target, { request_attributes: ['source.address'], message_timeout_ms: PATIENT_MESSAGE_TIMEOUT_MS });
   const send = async (user: string, claims: Record<string, unknown> = {}) => {
     const r = await sim.exchange({
       method: 'GET',
@@ -54,7 +55,7 @@ async function run(policy: ReturnType<typeof compilePolicy>, clock: ManualClock,
       sourceAddress: '203.0.113.9:40000',
       upstream: { status: 200, body: Buffer.from('{}') },
     });
-    await vigil.settled(2000);
+    await vigil.settled(PATIENT_MESSAGE_TIMEOUT_MS);
     clock.advance(10);
     return r;
   };

@@ -19,6 +19,7 @@ import { startRedis } from '../helpers/redis-server.js';
 import type { TestVigil } from '../helpers/vigil.js';
 import { predictableRate, STEP_UP } from '../helpers/policy-files.js';
 import { startTestVigil } from '../helpers/vigil.js';
+import { PATIENT_MESSAGE_TIMEOUT_MS } from '../helpers/timeouts.js';
 
 const T0 = Date.parse('2026-11-02T10:00:00Z'); // a minute boundary
 const MIN = 60_000;
@@ -74,7 +75,7 @@ for (const kind of ['memory', 'redis'] as const) {
       const store: SharedStore | undefined = redis ? createRedisStore(redis.url) : undefined;
       vigil = await startTestVigil({ clock, env, policy: compilePolicy(policyText, 'mitigation.yaml'), ...(store ? { store } : {}) });
       const v = vigil;
-      sim = new EnvoySim(v.target, { request_attributes: ['source.address'], message_timeout_ms: 2000 });
+      sim = new EnvoySim(v.target, { request_attributes: ['source.address'], message_timeout_ms: PATIENT_MESSAGE_TIMEOUT_MS });
       const s = sim;
       const send = (identity: Array<[string, string]>): Send => async (over = {}) => {
         const r = await s.exchange({
@@ -85,7 +86,7 @@ for (const kind of ['memory', 'redis'] as const) {
           sourceAddress: `${over.ip ?? '203.0.113.7'}:40000`,
           upstream: { status: 200, headers: over.upstreamHeaders ?? [['content-type', 'application/json']], body: Buffer.from('{}') },
         });
-        await v.settled(2000);
+        await v.settled(PATIENT_MESSAGE_TIMEOUT_MS);
         return r;
       };
       const burst = async (one: Send, n: number) => {
@@ -348,7 +349,7 @@ ${rate('flood', 'throttle')}`);
 test('exemplars: with VIGIL_METRICS_EXEMPLARS, /metrics speaks OpenMetrics and a throttle carries its identity and policy', async () => {
   const clock = new ManualClock(T0);
   const vigil = await startTestVigil({ clock, env: { VIGIL_METRICS_EXEMPLARS: 'true' }, policy: compilePolicy(`format: 1\ndetectors:\n${rate('flood', 'throttle')}`, 'x.yaml') });
-  const sim = new EnvoySim(vigil.target, { request_attributes: ['source.address'], message_timeout_ms: 2000 });
+  const sim = new EnvoySim(vigil.target, { request_attributes: ['source.address'], message_timeout_ms: PATIENT_MESSAGE_TIMEOUT_MS });
   try {
     for (let i = 0; i < 21; i++) {
       await sim.exchange({ method: 'GET', path: '/api/items', headers: [['x-api-key', 'exemplar-key']], sourceAddress: '203.0.113.7:4000' });

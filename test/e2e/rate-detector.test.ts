@@ -8,6 +8,7 @@ import { EnvoySim } from '../../src/envoy-sim/index.js';
 import type { SimResult } from '../../src/envoy-sim/index.js';
 import type { TestVigil } from '../helpers/vigil.js';
 import { startTestVigil } from '../helpers/vigil.js';
+import { PATIENT_MESSAGE_TIMEOUT_MS } from '../helpers/timeouts.js';
 
 const T0 = Date.parse('2026-11-02T10:00:00Z'); // a bucket boundary
 const SECRET_KEY = 'sk_live_DO_NOT_LOG_4242';
@@ -32,7 +33,7 @@ function rateOnlyPolicy() {
 async function setup(env: Record<string, string> = {}) {
   const clock = new ManualClock(T0);
   vigil = await startTestVigil({ clock, env, policy: rateOnlyPolicy() });
-  sim = new EnvoySim(vigil.target, { request_attributes: ['source.address'], message_timeout_ms: 1000 });
+  sim = new EnvoySim(vigil.target, { request_attributes: ['source.address'], message_timeout_ms: PATIENT_MESSAGE_TIMEOUT_MS });
   const send = (apiKey: string, ip = '203.0.113.7'): Promise<SimResult> =>
     sim!.exchange({
       method: 'GET',
@@ -49,17 +50,24 @@ const header = (r: SimResult, name: string) => r.client.headers.find(([k]) => k 
 
 test('a newcomer flooding is throttled at min_count with Retry-After and RateLimit fields; others are not', async () => {
   const { clock, send, vigil } = await setup();
+  const allowed: SimResult[] = [];
   for (let i = 1; i <= 119; i++) {
     const r = await send(SECRET_KEY);
     assert.equal(r.client.status, 200, `request ${i}`);
     assert.ok(r.upstreamRequest, `request ${i} reached the upstream`);
+    allowed.push(r);
     clock.advance(100);
   }
+  // The soft limit on the exact boundary: q is the requests the window allows (119: the 120th fires at
+  // min_count), r those still allowed after this one; the request that sees r=0 is the last allowed.
+  assert.equal(header(allowed[117]!, 'ratelimit-policy'), '"request-rate";q=119;w=60');
+  assert.match(header(allowed[117]!, 'ratelimit')!, /^"request-rate";r=1;t=\d+$/, 'request 118: one more allowed');
+  assert.match(header(allowed[118]!, 'ratelimit')!, /^"request-rate";r=0;t=\d+$/, 'request 119: the last allowed');
   const hit = await send(SECRET_KEY);
   assert.equal(hit.client.status, 429);
   assert.equal(hit.upstreamRequest, null);
   assert.equal(header(hit, 'retry-after'), '300');
-  assert.equal(header(hit, 'ratelimit-policy'), '"request-rate";q=120;w=60');
+  assert.equal(header(hit, 'ratelimit-policy'), '"request-rate";q=119;w=60');
   assert.equal(header(hit, 'ratelimit'), '"request-rate";r=0;t=300');
 
   const other = await send('another-key', '198.51.100.1');

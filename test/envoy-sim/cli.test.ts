@@ -1,12 +1,12 @@
 /** `vigil sim` (runSimCli), run in a child process against a scripted processor. */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { replyTo, setHeader, startProcessor } from '../helpers/ext-proc-test-servers.js';
+import { replyTo, setHeader, startProcessor, unusedPort } from '../helpers/ext-proc-test-servers.js';
 
 const cliModule = pathToFileURL(join(fileURLToPath(new URL('.', import.meta.url)), '../../src/envoy-sim/cli.js')).href;
 
@@ -20,6 +20,10 @@ function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr:
     });
   });
 }
+
+// The config files the tests write live in a folder of their own, removed when the tests end.
+const tmp = mkdtempSync(join(tmpdir(), 'vigil-sim-cli-'));
+after(() => rmSync(tmp, { recursive: true, force: true }));
 
 describe('vigil sim', () => {
   it('prints a truthful --help and exits 0', async () => {
@@ -47,7 +51,7 @@ describe('vigil sim', () => {
   }
 
   it('exits 2 for an invalid config', async () => {
-    const file = join(tmpdir(), `envoy-sim-${process.pid}.json`);
+    const file = join(tmp, 'invalid.json');
     writeFileSync(file, JSON.stringify({ processing_mode: { request_body_mode: 'FULL_DUPLEX_STREAMED' } }));
     const { code, stderr } = await runCli(['--target', '127.0.0.1:1', '--config', file]);
     assert.equal(code, 2);
@@ -58,7 +62,7 @@ describe('vigil sim', () => {
     const server = await startProcessor((req) =>
       req.request === 'response_headers' ? replyTo(req, { header_mutation: { set_headers: [setHeader('x-seen', '1')] } }) : replyTo(req),
     );
-    const file = join(tmpdir(), `envoy-sim-ok-${process.pid}.json`);
+    const file = join(tmp, 'buffered.json');
     writeFileSync(file, JSON.stringify({ processing_mode: { request_body_mode: 'BUFFERED' } }));
     try {
       const args = ['--target', server.target, '--path', '/x', '-H', 'x-a: 1', '--data', 'hello', '--upstream-status', '201', '--config', file];
@@ -78,4 +82,17 @@ describe('vigil sim', () => {
       await server.close();
     }
   });
+
+  for (const failOpen of [false, true]) {
+    it(`exits 1 saying why when no ext_proc server answers (failure_mode_allow ${failOpen})`, async () => {
+      const file = join(tmp, `fail-open-${failOpen}.json`);
+      writeFileSync(file, JSON.stringify({ failure_mode_allow: failOpen }));
+      const target = `127.0.0.1:${await unusedPort()}`;
+      const { code, stdout, stderr } = await runCli(['--target', target, '--repeat', '2', '--config', file]);
+      assert.equal(code, 1, stdout + stderr);
+      assert.match(stdout, failOpen ? /exchange 1: passed/ : /exchange 1: local-reply \(details: ext_proc_error_gRPC_error_14\)/, 'what the client got is still printed');
+      const why = failOpen ? 'the gRPC stream failed \\(Envoy failed open\\)' : 'no ext_proc server reachable there, or the connection dropped \\(gRPC 14 UNAVAILABLE\\)';
+      assert.match(stderr, new RegExp(`^vigil sim: 2 of 2 exchanges got no answer from the ext_proc server at ${target.replaceAll('.', '\\.')}:\n  2 × ${why}\n$`));
+    });
+  }
 });

@@ -18,6 +18,7 @@ import {
   unusedPort,
   waitFor,
 } from '../helpers/ext-proc-test-servers.js';
+import { PATIENT_MESSAGE_TIMEOUT_MS } from '../helpers/timeouts.js';
 
 const GET = { method: 'GET', path: '/' };
 
@@ -77,23 +78,28 @@ describe('envoy-sim: message timeouts', () => {
     assert.equal(result.stats.failure_mode_allowed, 1);
   });
 
+  // Timeouts are this block's subject, so its timers are real; the margins between them are a second or
+  // more, so a loaded machine's stall (hundreds of ms) cannot reorder what the server sends and the timer.
+  // The server sends its override at once and its answer ANSWER_MS later; the timer is TIMER_MS.
+  const TIMER_MS = 1000;
+  const ANSWER_MS = 2500;
   const slow = (overrideMs: number): Script => (req, call) => {
     if (req.request !== 'request_headers') return replyTo(req);
-    setTimeout(() => call.write(replyTo(req)), 200);
-    return { override_message_timeout: { seconds: 0, nanos: overrideMs * 1e6 } };
+    setTimeout(() => call.write(replyTo(req)), ANSWER_MS);
+    return { override_message_timeout: { seconds: Math.floor(overrideMs / 1000), nanos: (overrideMs % 1000) * 1e6 } };
   };
 
   it('extends the timer for override_message_timeout within max_message_timeout', async () => {
-    const { result, elapsedMs } = await simulate(slow(800), { message_timeout_ms: 80, max_message_timeout_ms: 1000 }, GET);
+    const { result, elapsedMs } = await simulate(slow(8000), { message_timeout_ms: TIMER_MS, max_message_timeout_ms: 10_000 }, GET);
     assert.equal(result.outcome, 'passed');
     assert.equal(result.stats.override_message_timeout_received, 1);
     assert.equal(result.stats.message_timeouts, 0);
-    assert.ok(elapsedMs >= 190, `answered after ${elapsedMs} ms`);
+    assert.ok(elapsedMs >= ANSWER_MS - 10, `answered after ${elapsedMs} ms`);
   });
 
-  for (const [label, max] of [['over max_message_timeout', 500], ['with max_message_timeout 0 (disabled)', 0]] as const) {
+  for (const [label, max] of [['over max_message_timeout', 5000], ['with max_message_timeout 0 (disabled)', 0]] as const) {
     it(`ignores override_message_timeout ${label}`, async () => {
-      const { result } = await simulate(slow(800), { message_timeout_ms: 60, max_message_timeout_ms: max }, GET);
+      const { result } = await simulate(slow(8000), { message_timeout_ms: TIMER_MS, max_message_timeout_ms: max }, GET);
       assert.equal(result.client.status, 504);
       assert.equal(result.stats.override_message_timeout_ignored, 1);
       assert.equal(result.stats.message_timeouts, 1);
@@ -103,11 +109,11 @@ describe('envoy-sim: message timeouts', () => {
   it('honours one override per processing state only', async () => {
     const twice: Script = (req, call) => {
       if (req.request !== 'request_headers') return replyTo(req);
-      setTimeout(() => call.write({ override_message_timeout: { nanos: 60e6 } }), 30);
-      setTimeout(() => call.write(replyTo(req)), 150);
-      return { override_message_timeout: { nanos: 60e6 } };
+      setTimeout(() => call.write({ override_message_timeout: { seconds: 1 } }), 100);
+      setTimeout(() => call.write(replyTo(req)), ANSWER_MS);
+      return { override_message_timeout: { seconds: 1 } };
     };
-    const { result } = await simulate(twice, { message_timeout_ms: 60, max_message_timeout_ms: 1000 }, GET);
+    const { result } = await simulate(twice, { message_timeout_ms: TIMER_MS, max_message_timeout_ms: 10_000 }, GET);
     assert.equal(result.stats.override_message_timeout_received, 1);
     assert.equal(result.stats.override_message_timeout_ignored, 1);
     assert.equal(result.client.status, 504);
@@ -185,7 +191,7 @@ describe('envoy-sim: stream failures and closes', () => {
   it('ends each stream with a half-close then a reset (END_STREAM, then RST_STREAM CANCEL)', async () => {
     const server = await startProcessor(echo);
     const sniffer = await startSniffer(server.port);
-    const sim = new EnvoySim(sniffer.target);
+    const sim = new EnvoySim(sniffer.target, { message_timeout_ms: PATIENT_MESSAGE_TIMEOUT_MS });
     try {
       await sim.exchange(GET);
       const call = server.calls[0];
@@ -207,11 +213,19 @@ describe('envoy-sim: stream failures and closes', () => {
   for (const version of ['1.34', '1.37'] as EnvoyVersion[]) {
     it(`closes the stream ${version === '1.37' ? 'as soon as nothing is left to process' : 'when the exchange ends'} (${version})`, async () => {
       const server = await startProcessor(echo);
-      const sim = new EnvoySim(server.target, { envoy_version: version, processing_mode: { response_header_mode: 'SKIP' } });
+      const sim = new EnvoySim(server.target, { envoy_version: version, processing_mode: { response_header_mode: 'SKIP' }, message_timeout_ms: PATIENT_MESSAGE_TIMEOUT_MS });
       try {
-        const pending = sim.exchange({ ...GET, upstream: { status: 200, delayMs: 300 } });
-        const early = await waitFor(() => server.calls[0]?.closed === true, 150).then(() => true, () => false);
-        assert.equal(early, version === '1.37');
+        // No race against a short bound: 1.37's close is awaited and must come while the upstream (2 s) is
+        // still answering; 1.34's must not have reached the server when the exchange is over.
+        let over = false;
+        const pending = sim.exchange({ ...GET, upstream: { status: 200, delayMs: 2000 } }).finally(() => (over = true));
+        if (version === '1.37') {
+          await waitFor(() => server.calls[0]?.closed === true, 30_000);
+          assert.equal(over, false, 'closed before the exchange ended');
+        } else {
+          await pending;
+          assert.equal(server.calls[0]?.closed, false, 'still open when the exchange ended');
+        }
         const result = await pending;
         assert.equal(result.outcome, 'passed');
         assert.equal(result.stats.streams_closed, 1);
@@ -225,7 +239,7 @@ describe('envoy-sim: stream failures and closes', () => {
   it('shares one connection across exchanges, one stream each, and keeps cumulative stats', async () => {
     const server = await startProcessor(echo);
     const sniffer = await startSniffer(server.port);
-    const sim = new EnvoySim(sniffer.target);
+    const sim = new EnvoySim(sniffer.target, { message_timeout_ms: PATIENT_MESSAGE_TIMEOUT_MS });
     try {
       for (let i = 0; i < 3; i++) await sim.exchange(GET);
       const streams = new Set(sniffer.log.frames.filter((f) => f.type === 'HEADERS').map((f) => f.stream));

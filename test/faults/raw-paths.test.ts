@@ -107,6 +107,7 @@ test('replay’s --decisions lines keep the captured path: the capture and the f
     reasons: [],
     unscored: null,
     failOpen: null,
+    error: null,
     outcome: { status: 200, by: 'upstream' },
   };
   assert.equal(JSON.parse(decisionLine(record)).path, `/reset/${TOKEN}`);

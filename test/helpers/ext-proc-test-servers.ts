@@ -14,6 +14,7 @@ import type {
 import { loadWire } from '../../src/extproc/proto.js';
 import { EnvoySim } from '../../src/envoy-sim/envoy-sim.js';
 import type { HttpExchange, SimFilterConfig, SimResult } from '../../src/envoy-sim/types.js';
+import { PATIENT_MESSAGE_TIMEOUT_MS } from './timeouts.js';
 
 /** One Process stream as the server sees it. */
 export interface ServerCall {
@@ -108,15 +109,19 @@ export interface Simulated {
   elapsedMs: number;
 }
 
-/** One exchange against a fresh server running `script`; waits for the side stream to close, then tears down. */
+/**
+ * One exchange against a fresh server running `script`; waits for the side stream to close, then tears down.
+ * Every exchange here is a connection's first, the slowest on a loaded machine: unless the test sets its own,
+ * the message timeout is a patient one.
+ */
 export async function simulate(script: Script, config: SimFilterConfig, x: HttpExchange): Promise<Simulated> {
   const server = await startProcessor(script);
-  const sim = new EnvoySim(server.target, config);
+  const sim = new EnvoySim(server.target, { message_timeout_ms: PATIENT_MESSAGE_TIMEOUT_MS, ...config });
   try {
     const start = Date.now();
     const result = await sim.exchange(x);
     const elapsedMs = Date.now() - start;
-    await waitFor(() => server.calls.every((c) => c.closed), 1000).catch(() => {});
+    await waitFor(() => server.calls.every((c) => c.closed), 10_000).catch(() => {});
     return { result, server, call: server.calls[0], sim, elapsedMs };
   } finally {
     sim.close();

@@ -41,7 +41,7 @@ export function rawClient(target: string): { open(): RawStream; close(): void } 
         cancel: () => call.cancel(),
         replies,
         status,
-        waitReplies(n, timeoutMs = 2000) {
+        waitReplies(n, timeoutMs = 30_000) {
           return new Promise((resolve, reject) => {
             const timer = setTimeout(() => reject(new Error(`got ${replies.length} of ${n} replies`)), timeoutMs);
             const check = () => {

@@ -189,4 +189,9 @@ test('a directory path means <dir>/policy.yaml; a directory without it is a clea
       err.problems.length === 1 &&
       err.problems[0] === `${empty}: a directory without policy.yaml (a policy directory, such as a ConfigMap volume, must hold the policy as policy.yaml)`,
   );
+  // The repository's policy/ folder holds default.yaml: the message names the file to give instead.
+  const repoLike = join(dir, 'repo-policy');
+  mkdirSync(repoLike);
+  writeFileSync(join(repoLike, 'default.yaml'), POLICY_EMPTY);
+  assert.throws(() => policyFileFor(repoLike), (err: unknown) => err instanceof ConfigError && err.problems[0]!.endsWith(`; it holds default.yaml: name the file itself (${join(repoLike, 'default.yaml')})`));
 });

@@ -25,6 +25,7 @@ function rec(i: number, clientIp: string, action: ReplayRecord['action'], path =
     unscored: null,
     failOpen: null,
     outcome: { status: 200, by: 'upstream' },
+    error: action === 'error' ? 'no decision from vigil' : null,
   };
 }
 
@@ -139,4 +140,46 @@ test('a broken expectations file lists every problem with its place', () => {
   assert.throws(() => parseExpectations('format: 1\nchecks: []\n', 'e.yaml'), /e\.yaml\.checks: must list at least one check/);
   assert.throws(() => parseExpectations(': : :\n\t- [', 'e.yaml'), /e\.yaml: not valid YAML/);
   assert.throws(() => parseExpectations('format: 2\nchecks: [{max_flagged: 1}]\n', 'e.yaml'), /e\.yaml\.format: must be an integer from 1 to 1/);
+});
+
+test('an assertion about nothing fails: a client with no requests, a path no request took, a selection that is empty', () => {
+  const checks = parseExpectations(
+    doc(`  - name: typo in a client
+    clients: [192.0.2.11, 192.0.2.99]
+    never: tag
+  - name: nobody there
+    clients: [198.51.100.1]
+    max_flagged: 0
+  - name: a path nobody took
+    paths: [/api/login, '/auth/**']
+    never: challenge
+  - name: nobody there, paths too
+    clients: ['ip:198.51.100.1']
+    paths: ['/nope/**']
+    min_flagged: 0
+  - name: a client that never took that path
+    clients: [192.0.2.11]
+    paths: [/api/login]
+    never: block
+  - name: reaches, with a client that is not there
+    clients: [192.0.2.50, 203.0.113.9]
+    reaches: throttle
+`),
+    'e.yaml',
+  );
+  const results = runChecks(checks, records);
+  assert.deepEqual(
+    results.map((r) => [r.ok, r.detail]),
+    [
+      [false, 'the filter matched nothing, so the check would hold for nothing: clients 192.0.2.99 made no requests'],
+      [false, 'the filter matched nothing, so the check would hold for nothing: clients 198.51.100.1 made no requests'],
+      [false, 'the filter matched nothing, so the check would hold for nothing: paths /auth/** matched no request'],
+      [false, 'the filter matched nothing, so the check would hold for nothing: clients ip:198.51.100.1 made no requests; paths /nope/** matched no request'],
+      [false, 'the filter matched nothing, so the check would hold for nothing: its clients and paths together matched no request'],
+      [false, 'the filter matched nothing, so the check would hold for nothing: clients 203.0.113.9 made no requests'],
+    ],
+  );
+  assert.deepEqual(runChecks(parseExpectations(doc('  - max_flagged: 3\n'), 'e.yaml'), []).map((r) => [r.ok, r.detail]), [
+    [false, 'the filter matched nothing, so the check would hold for nothing: the replay has no exchanges'],
+  ]);
 });

@@ -4,12 +4,13 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { projectRoot } from '../../src/paths.js';
 import type { ReplaySummary } from '../../src/replay/summary.js';
+import { freePort } from '../helpers/free-port.js';
 import { startTestVigil } from '../helpers/vigil.js';
 import type { TestVigil } from '../helpers/vigil.js';
 
@@ -18,6 +19,7 @@ const SHOP = join(fixtures, 'recorded', 'loopback-shop.pcap');
 const SHORT = join(fixtures, 'recorded', 'any-shop.pcap');
 const EXPECT = join(fixtures, 'recorded', 'expect.yaml');
 const tmp = mkdtempSync(join(tmpdir(), 'vigil-replay-'));
+after(() => rmSync(tmp, { recursive: true, force: true }));
 
 function replay(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
@@ -123,7 +125,8 @@ test('--shadow: the same attackers are found, nothing is enforced', async () => 
 });
 
 test('a Linux cooked (SLL2) capture, several inputs merged, access logs', async () => {
-  const r = await replay([SHORT, join(fixtures, 'logs', 'combined-valid.txt'), join(fixtures, 'logs', 'envoy-access.jsonl'), '--json']);
+  // envoy-access.jsonl is half malformed on purpose (5 of its 11 lines are requests): --min-read lets it in.
+  const r = await replay([SHORT, join(fixtures, 'logs', 'combined-valid.txt'), join(fixtures, 'logs', 'envoy-access.jsonl'), '--json', '--min-read', '40']);
   assert.equal(r.code, 0, r.stderr);
   const s = JSON.parse(r.stdout) as ReplaySummary;
   assert.deepEqual(
@@ -144,6 +147,37 @@ test('a truncated capture gives a partial result and counts the problem', async 
   assert.match(s.problems.first[0]!.detail, /truncated\.pcap/);
 });
 
+test('input of which nothing, or too little, could be read: exit 2 saying how much and why, before anything is played', async () => {
+  const cut = join(tmp, 'cut.pcap');
+  writeFileSync(cut, readFileSync(SHORT).subarray(0, 30));
+  const good = '192.0.2.10 - - [17/May/2015:10:05:03 +0000] "GET /index.html HTTP/1.1" 200 5120 "-" "curl/8"\n';
+  const rejected = 'www.example - - [17/May/2015:10:05:03 +0000] "GET /index.html HTTP/1.1" 200 5120 "-" "curl/8"\n';
+  const none = join(tmp, 'none.log');
+  writeFileSync(none, rejected.repeat(200));
+  const little = join(tmp, 'little.log');
+  writeFileSync(little, good.repeat(2) + rejected.repeat(98));
+  const cases: Array<[string[], RegExp]> = [
+    [[cut], /cut\.pcap: nothing could be read: no HTTP request in this pcap capture; problems: truncated-record 1/],
+    [[none], /none\.log: nothing could be read: none of its 200 lines is a request vigil can replay; problems: not-an-ip 200/],
+    [[little], /little\.log: only 2 % of its lines could be read \(2 of 100\), less than the 50 % replay needs \(--min-read\)/],
+    [[SHORT, little], /little\.log: only 2 %/],
+    [['/dev/zero'], /\/dev\/zero: is not a regular file or a pipe/],
+    [[little, '--min-read', '101'], /--min-read must be a percentage from 0 to 100/],
+  ];
+  for (const [args, message] of cases) {
+    const r = await replay(args);
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
+    assert.match(r.stderr, message, args.join(' '));
+    assert.equal(r.stdout, '', 'nothing was played');
+    noStack(r.stderr);
+  }
+  // An operator who knows the log is mostly noise can lower the share; "nothing" is never accepted.
+  const lowered = await replay([little, '--min-read', '2', '--json']);
+  assert.equal(lowered.code, 0, lowered.stderr);
+  assert.equal((JSON.parse(lowered.stdout) as ReplaySummary).exchanges, 2);
+  assert.equal((await replay([none, '--min-read', '0'])).code, 2);
+});
+
 test('bad input and bad arguments: a message and exit 2, never a stack trace', async () => {
   const cases: Array<[string[], RegExp]> = [
     [[join(fixtures, 'logs', 'random-bytes.bin')], /random-bytes\.bin: /],
@@ -153,6 +187,8 @@ test('bad input and bad arguments: a message and exit 2, never a stack trace', a
     [[SHORT, '--speed', '10'], /--speed goes with --target/],
     [[SHORT, '--target', '127.0.0.1:1', '--policy', 'x'], /--policy and --shadow do not apply with --target/],
     [[SHORT, '--target', 'nope'], /--target must be HOST:PORT/],
+    [[SHORT, '--message-timeout', '500'], /--message-timeout goes with --target/],
+    [[SHORT, '--target', '127.0.0.1:1', '--message-timeout', '0'], /--message-timeout must be a whole number of milliseconds/],
     [[SHORT, '--policy', join(projectRoot, 'test', 'policy', 'bad')], /cannot use this/],
     [[SHORT, '--expect', join(fixtures, 'logs', 'random-bytes.bin')], /cannot use this/],
     [[SHORT, '--bogus'], /Unknown option '--bogus'/],
@@ -168,7 +204,7 @@ test('bad input and bad arguments: a message and exit 2, never a stack trace', a
 test('--help tells the truth about the options', async () => {
   const r = await replay(['--help']);
   assert.equal(r.code, 0);
-  for (const opt of ['--policy', '--shadow', '--target', '--speed', '--json', '--decisions', '--expect', '--top']) assert.match(r.stdout, new RegExp(`\\n  ${opt} `), opt);
+  for (const opt of ['--policy', '--shadow', '--target', '--speed', '--message-timeout', '--min-read', '--json', '--decisions', '--expect', '--top']) assert.match(r.stdout, new RegExp(`\\n  ${opt} `), opt);
 });
 
 let vigil: TestVigil;
@@ -178,15 +214,44 @@ before(async () => {
 after(async () => vigil.shutdown());
 
 test('--target: replays against a running vigil, decisions read off the wire', async () => {
-  const r = await replay([SHORT, '--target', vigil.target, '--speed', 'max', '--json']);
+  // A patient message timeout: this test is about what the wire shows, not how fast a loaded machine answers.
+  const r = await replay([SHORT, '--target', vigil.target, '--speed', 'max', '--message-timeout', '60000', '--json']);
   assert.equal(r.code, 0, r.stderr);
   const s = JSON.parse(r.stdout) as ReplaySummary;
   assert.equal(s.mode, 'target');
   assert.equal(s.policy, null);
   assert.equal(s.exchanges, 240);
+  assert.equal(s.actions.error, 0);
+  assert.deepEqual(s.errors, {});
   const stuffer = s.flagged.find((f) => f.clientIp === '127.0.0.51');
   assert.ok(stuffer, JSON.stringify(s.flagged));
   assert.equal(stuffer.strongest, 'throttle');
   assert.equal(stuffer.identityKind, null, 'a running vigil does not say whom it resolved');
   assert.equal(await vigil.metric('vigil_decisions_total'), 240, 'every replayed exchange reached the running vigil');
+});
+
+test('--target with no vigil there (a closed port, or the admin HTTP port): every exchange an error, exit 1 saying why', async () => {
+  const closed = await freePort();
+  const admin = `127.0.0.1:${vigil.adminPort}`;
+  for (const target of [`127.0.0.1:${closed}`, admin]) {
+    const decisions = join(tmp, 'no-vigil.jsonl');
+    const r = await replay([SHORT, '--target', target, '--speed', 'max', '--json', '--decisions', decisions]);
+    assert.equal(r.code, 1, `${target}: ${r.stderr}`);
+    const s = JSON.parse(r.stdout) as ReplaySummary;
+    assert.equal(s.exchanges, 240);
+    assert.equal(s.actions.allow, 0, `${target}: a failed exchange is no allow`);
+    assert.equal(s.actions.error, 240);
+    assert.deepEqual(Object.values(s.errors), [240]);
+    assert.match(r.stderr, /vigil replay: FAILED: 240 of 240 exchanges got no decision from vigil/);
+    assert.match(r.stderr, /240 × no ext_proc server reachable there, or the connection dropped \(gRPC 14 UNAVAILABLE\)/);
+    assert.match(r.stderr, new RegExp(`Is vigil serving ext_proc at ${target.replaceAll('.', '\\.')}\\? --target takes its gRPC address`));
+    noStack(r.stderr);
+    const first = JSON.parse(readFileSync(decisions, 'utf8').split('\n')[0]!) as Record<string, unknown>;
+    assert.equal(first['action'], 'error');
+    assert.match(String(first['error']), /gRPC 14 UNAVAILABLE/);
+  }
+  const report = await replay([SHORT, '--target', `127.0.0.1:${closed}`, '--speed', 'max']);
+  assert.equal(report.code, 1);
+  assert.match(report.stdout, /\nactions: allow 0 · tag 0 · throttle 0 · challenge 0 · block 0 · error 240\n/);
+  assert.match(report.stdout, /\nerrors: 240 of 240 exchanges got no decision from vigil\n  240 × no ext_proc server reachable there/);
 });

@@ -284,4 +284,12 @@ describe('classification of a SimResult', () => {
     const r = result({ outcome: 'local-reply', details: 'ext_proc_error_gRPC_error_13', upstreamRequest: null, client: { status: 500, headers: [], body: Buffer.alloc(0) } });
     assert.equal(classify(r, []).action, 'error');
   });
+
+  it('an exchange Envoy let through because vigil failed (fail-open) is an error, not an allow', () => {
+    for (const failure of [{ streams_failed: 1 }, { message_timeouts: 1 }]) {
+      const r = result({ stats: { ...emptyStats(), ...failure, failure_mode_allowed: 1 } });
+      assert.notEqual(r.upstreamRequest, null, 'the request reached the upstream');
+      assert.equal(classify(r, []).action, 'error', JSON.stringify(failure));
+    }
+  });
 });

@@ -43,8 +43,10 @@ export function readCombinedLog(text: string | Buffer, file: string, opts: Combi
   const probe = new FormatProbe(file, 'a Common/Combined Log Format access log', probeLimit(opts.probeLines));
   const exchanges: ReplayExchange[] = [];
   const problems: Problem[] = [];
+  let lines = 0;
 
   for (const { number, bytes } of logLines(toBytes(text))) {
+    lines++;
     const fields = splitClfLine(bytes);
     probe.seen(fields !== null);
     if (!fields) {
@@ -114,5 +116,5 @@ export function readCombinedLog(text: string | Buffer, file: string, opts: Combi
     );
   }
   probe.finish();
-  return logInput(file, 'combined-log', exchanges, problems);
+  return logInput(file, 'combined-log', exchanges, problems, lines);
 }

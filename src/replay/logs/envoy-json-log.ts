@@ -62,8 +62,10 @@ export function readEnvoyJsonLog(text: string | Buffer, file: string, opts: Envo
   const probe = new FormatProbe(file, 'an Envoy JSON access log', probeLimit(opts.probeLines));
   const exchanges: ReplayExchange[] = [];
   const problems: Problem[] = [];
+  let lines = 0;
 
   for (const { number, bytes } of logLines(toBytes(text))) {
+    lines++;
     const entry = parseEntry(bytes);
     probe.seen(entry !== null && has(entry, 'start_time') && (has(entry, 'method') || has(entry, 'response_code')));
     if (!entry) {
@@ -141,7 +143,7 @@ export function readEnvoyJsonLog(text: string | Buffer, file: string, opts: Envo
     );
   }
   probe.finish();
-  return logInput(file, 'envoy-json-log', exchanges, problems);
+  return logInput(file, 'envoy-json-log', exchanges, problems, lines);
 }
 
 /** The line as a JSON object with byte-string values, or null. */

@@ -60,6 +60,7 @@ export function logInput(
   kind: 'combined-log' | 'envoy-json-log',
   exchanges: ReplayExchange[],
   problems: Problem[],
+  lines: number,
 ): ReplayInput {
   exchanges.sort((a, b) => a.tsUs - b.tsUs);
   return {
@@ -70,6 +71,7 @@ export function logInput(
     exchanges,
     udpHttpRequests: 0,
     problems,
+    lines,
   };
 }
 
