@@ -3,7 +3,8 @@
  * what the store holds for a subject or a client IP. JSON in and out, `cache-control: no-store`.
  *
  *   GET    /admin/penalties[?limit=N]      active penalties, soonest expiry first (N ≤ 1000, default 100)
- *   DELETE /admin/penalties/<subject>      lift a penalty (and its strikes); 404 when none is active
+ *   DELETE /admin/penalties/<subject>      lift a penalty (its strikes, and the subject's state of the
+ *                                          detector that set it: `reset`); 404 when none is active
  *   GET    /admin/subjects/<subject>       everything the store holds for one subject
  *   GET    /admin/subjects?ip=<address>    the same for the identity, client-ip and ip-prefix subjects of an IP
  *
@@ -123,10 +124,11 @@ export function createAdminApi(deps: AdminApiDeps): AdminApi {
           lifted.inc({ detector: p.detector, action: p.action });
           // `escalationLevel`, not `level`: pino's own `level` field would be overwritten by it.
           logger.info(
-            { subject, action: p.action, detector: p.detector, escalationLevel: p.level, until: view.until, remoteAddress: req.socket.remoteAddress ?? null },
+            { subject, action: p.action, detector: p.detector, escalationLevel: p.level, until: view.until, reset: p.reset, remoteAddress: req.socket.remoteAddress ?? null },
             'penalty lifted',
           );
-          return reply(200, { lifted: view });
+          // `reset`: the subject's state of that detector, cleared so the burst does not fire it again.
+          return reply(200, { lifted: view, reset: p.reset });
         }
         case 'subject': {
           allow(req, 'GET, HEAD');

@@ -175,6 +175,8 @@ export function lastGroup(groups: RateGroup[], name: string): RateGroup | undefi
 export interface PenaltyEvent {
   subject: string;
   penalty: Penalty | null;
+  /** With a lift: the detector whose state was reset with it. */
+  detector?: string;
 }
 
 export interface SyncResult {

@@ -3,7 +3,7 @@ import { StoreUnavailableError } from '../errors.js';
 import type { Logger } from '../obs/logger.js';
 import type { Metrics } from '../obs/metrics.js';
 import type { SubjectDelta, SyncResult } from './delta.js';
-import type { Batch, BatchResult, ListedPenalty, Penalty, PopulationStats, SharedStore, StateStore, SubjectState } from './store.js';
+import type { Batch, BatchResult, LiftedPenalty, ListedPenalty, PopulationStats, SharedStore, StateStore, SubjectState } from './store.js';
 
 export interface GuardOptions {
   /** Per-call deadline, far below Envoy's message_timeout. */
@@ -128,7 +128,7 @@ export class GuardedStore implements SharedStore {
     return this.guard('population', () => this.inner.mergePopulation(name, samples, alpha, ttlMs, nowMs));
   }
 
-  liftPenalty(subject: string, nowMs: number): Promise<Penalty | null> {
+  liftPenalty(subject: string, nowMs: number): Promise<LiftedPenalty | null> {
     return this.operator('lift', () => this.inner.liftPenalty(subject, nowMs));
   }
 

@@ -33,6 +33,8 @@ import {
   type BatchResult,
   type CountOp,
   type DistinctOp,
+  isDetectorState,
+  type LiftedPenalty,
   type ListedPenalty,
   type OpResult,
   type Penalty,
@@ -369,16 +371,30 @@ export class MemoryStore implements StateStore {
     return { mean: s.m, variance: s.v, weight: s.w };
   }
 
-  /** lua/lift.lua. */
-  async liftPenalty(subject: string, nowMs: number): Promise<Penalty | null> {
+  /** lua/lift.lua, then the lifted detector's state (StateStore.liftPenalty). */
+  async liftPenalty(subject: string, nowMs: number): Promise<LiftedPenalty | null> {
     this.tick(nowMs);
     const key = `vigil:{${subject}}:penalty`;
     const held = this.get(key, nowMs);
     const p = held?.t === 'penalty' && held.p.untilMs > nowMs ? { ...held.p } : null;
     this.map.delete(key);
     this.map.delete(`vigil:{${subject}}:strikes`);
-    this.addEvent({ subject, penalty: null });
-    return p;
+    this.addEvent({ subject, penalty: null, ...(p ? { detector: p.detector } : {}) });
+    return p ? { ...p, reset: this.resetDetector(subject, p.detector) } : null;
+  }
+
+  /** Deletes the subject's state of one detector; returns the key names deleted, sorted. */
+  resetDetector(subject: string, detector: string): string[] {
+    const prefix = `vigil:{${subject}}:`;
+    const reset: string[] = [];
+    for (const key of [...this.map.keys()]) {
+      if (!key.startsWith(prefix)) continue;
+      const name = key.slice(prefix.length);
+      if (!isDetectorState(name, detector)) continue;
+      this.map.delete(key);
+      reset.push(name);
+    }
+    return reset.sort();
   }
 
   /** lua/confirm.lua. */

@@ -24,10 +24,11 @@ import { StoreUnavailableError } from '../errors.js';
 import { luaDir } from '../paths.js';
 import { EVENTS_KEPT, FIRST_CURSOR, type PenaltyEvent, type SubjectDelta, type SubjectSnapshot, type SyncResult } from './delta.js';
 import { decodeRedisHll } from './redis-hll.js';
-import { DEFAULT_MAX_EMPTY, DEFAULT_PER_AT_LEAST, PENALTY_ORDER } from './store.js';
+import { DEFAULT_MAX_EMPTY, DEFAULT_PER_AT_LEAST, PENALTY_ORDER, isDetectorState } from './store.js';
 import type {
   Batch,
   BatchResult,
+  LiftedPenalty,
   ListedPenalty,
   OpResult,
   Penalty,
@@ -269,15 +270,29 @@ export class RedisStore implements StateStore {
     return { mean: Number(m), variance: Number(v), weight: Number(w) };
   }
 
-  /** Lifts, and records the lift as a penalty event so every replica's tier drops its copy. */
-  async liftPenalty(subject: string, nowMs: number): Promise<Penalty | null> {
+  /**
+   * Lifts, resets the lifted detector's state of the subject (SCAN of its keys, then one DEL: they
+   * share a slot), and records the lift as a penalty event so every replica's tier does the same.
+   */
+  async liftPenalty(subject: string, nowMs: number): Promise<LiftedPenalty | null> {
     const reply = await this.fcall('vigil_lift', [keyOf(subject, 'penalty'), keyOf(subject, 'strikes')], [nowMs]);
+    const p = parsePenalty(strings(reply, 6), 0);
     try {
-      await this.redis.pipeline().xadd(EVENTS_KEY, 'MAXLEN', '~', EVENTS_KEPT, '*', ...eventFields(subject, null)).pexpire(EVENTS_KEY, EVENTS_TTL_MS).exec();
+      const reset: string[] = [];
+      if (p) {
+        const prefix = `vigil:{${subject}}:`;
+        for (const key of await this.scan(`vigil:{${escapeGlob(subject)}}:*`)) {
+          if (key.startsWith(prefix) && isDetectorState(key.slice(prefix.length), p.detector)) reset.push(key.slice(prefix.length));
+        }
+        if (reset.length > 0) await this.redis.del(...reset.map((name) => prefix + name));
+      }
+      const fields = eventFields(subject, null);
+      if (p) fields.push('d', p.detector);
+      await this.redis.pipeline().xadd(EVENTS_KEY, 'MAXLEN', '~', EVENTS_KEPT, '*', ...fields).pexpire(EVENTS_KEY, EVENTS_TTL_MS).exec();
+      return p ? { ...p, reset: reset.sort() } : null;
     } catch (err) {
       throw unavailable(err);
     }
-    return parsePenalty(strings(reply, 6), 0);
   }
 
   async confirmStepUp(subject: string, creditMs: number, nowMs: number): Promise<boolean> {
@@ -451,7 +466,8 @@ function parseEvents(reply: unknown): { events: PenaltyEvent[]; last: string | n
     if (subject === undefined) continue;
     const action = f.get('a');
     if (f.has('lift') || action === undefined || !PENALTY_ORDER.includes(action as PenaltyAction)) {
-      events.push({ subject, penalty: null });
+      const detector = f.get('d');
+      events.push({ subject, penalty: null, ...(detector !== undefined ? { detector } : {}) });
       continue;
     }
     events.push({

@@ -277,6 +277,20 @@ export interface SubjectState {
   state: Array<{ key: string; ttlMs: number; value: Record<string, number> }>;
 }
 
+export interface LiftedPenalty extends Penalty {
+  reset: string[];
+}
+
+/** Whether a subject's key name (after `vigil:{<subject>}:`) holds state of the detector named `detector`. */
+export function isDetectorState(name: string, detector: string): boolean {
+  for (const kind of ['rate:', 'count:', 'hll:']) {
+    if (!name.startsWith(kind)) continue;
+    const rest = name.slice(kind.length);
+    return rest === detector || rest.startsWith(`${detector}:`);
+  }
+  return false;
+}
+
 export interface ListedPenalty extends Penalty {
   subject: string;
 }
@@ -315,9 +329,12 @@ export interface StateStore {
   /**
    * Operator lift: removes the subject's penalty and strikes (a false positive must not escalate the
    * next time), atomically. Returns the penalty that was active at nowMs, or null (the keys are
-   * deleted either way).
+   * deleted either way). When one was active, the subject's state of the detector that set it is
+   * reset too (its keys rate:<d>, rate:<d>:…, count:<d>:…, hll:<d>:…), so the burst that fired it
+   * does not set a new penalty at the next request; `reset` lists those key names (after
+   * `vigil:{<subject>}:`), sorted.
    */
-  liftPenalty(subject: string, nowMs: number): Promise<Penalty | null>;
+  liftPenalty(subject: string, nowMs: number): Promise<LiftedPenalty | null>;
   /**
    * Step-up confirmed by the upstream (response path): when the subject's active penalty is a
    * challenge, deletes it and grants credit until nowMs + creditMs (PX creditMs, rounded up to whole

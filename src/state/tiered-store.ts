@@ -32,7 +32,7 @@
  */
 import { FIRST_CURSOR, concatDeltas, emptyDelta, lastGroup, strongerPenalty, type PenaltyEvent, type SubjectDelta } from './delta.js';
 import { MemoryStore } from './memory-store.js';
-import type { Batch, BatchResult, ListedPenalty, Penalty, PopulationStats, SharedStore, StateStore, SubjectState } from './store.js';
+import { isDetectorState, type Batch, type BatchResult, type LiftedPenalty, type ListedPenalty, type PopulationStats, type SharedStore, type StateStore, type SubjectState } from './store.js';
 
 export interface TierOptions {
   /** Interval between syncs, on vigil's clock. */
@@ -261,13 +261,9 @@ export class TieredStore implements StateStore {
   private applyEvent(ev: PenaltyEvent): void {
     const nowMs = this.latestMs;
     if (ev.penalty === null) {
-      const e = this.entries.get(ev.subject);
-      if (!e) return;
-      if (e.pending) {
-        e.pending.penalty = null;
-        e.pending.strikes = null;
-      }
+      if (!this.entries.has(ev.subject)) return;
       void this.local.liftPenalty(ev.subject, nowMs);
+      this.forgetLifted(ev.subject, ev.detector);
       return;
     }
     if (!(ev.penalty.untilMs > nowMs)) return;
@@ -372,17 +368,31 @@ export class TieredStore implements StateStore {
     return this.shared.mergePopulation(name, samples, alpha, ttlMs, nowMs);
   }
 
-  /** Lifts in the shared store (after a flush, so no unsent penalty comes back) and in the tier. */
-  async liftPenalty(subject: string, nowMs: number): Promise<Penalty | null> {
+  /**
+   * Lifts in the shared store (after a flush, so no unsent penalty comes back) and in the tier, with
+   * the lifted detector's state on both (and in the changes not sent yet).
+   */
+  async liftPenalty(subject: string, nowMs: number): Promise<LiftedPenalty | null> {
     await this.flush(nowMs);
-    const e = this.entries.get(subject);
-    if (e?.pending) {
-      e.pending.penalty = null;
-      e.pending.strikes = null;
-    }
     const lifted = await this.shared.liftPenalty(subject, nowMs);
     const local = await this.local.liftPenalty(subject, nowMs);
+    const detector = lifted?.detector ?? local?.detector;
+    this.forgetLifted(subject, detector);
     return lifted ?? local;
+  }
+
+  /** The lift of a subject's penalty in the tier's unsent changes (and the detector's state there). */
+  private forgetLifted(subject: string, detector: string | undefined): void {
+    const e = this.entries.get(subject);
+    if (detector !== undefined) this.local.resetDetector(subject, detector);
+    if (!e?.pending) return;
+    const d = e.pending;
+    d.penalty = null;
+    d.strikes = null;
+    if (detector === undefined) return;
+    d.rates = d.rates.filter((g) => !isDetectorState(`rate:${g.name}`, detector));
+    for (const suffix of [...d.counts.keys()]) if (isDetectorState(suffix, detector)) d.counts.delete(suffix);
+    for (const suffix of [...d.hlls.keys()]) if (isDetectorState(suffix, detector)) d.hlls.delete(suffix);
   }
 
   /** The upstream confirmed a step-up: cleared in the tier now, merged into the shared store at the next sync. */

@@ -270,7 +270,8 @@ for (const kind of ['memory', 'redis'] as const) {
 
       const r = await api(`/admin/penalties/${encodeURIComponent(subject)}`, 'DELETE');
       assert.equal(r.status, 200);
-      assert.deepEqual(Object.keys(r.json), ['lifted']);
+      assert.deepEqual(Object.keys(r.json), ['lifted', 'reset']);
+      assert.ok(r.json.reset.includes('rate:request-rate'), `the detector's counters were reset: ${JSON.stringify(r.json.reset)}`);
       assert.equal(r.json.lifted.subject, subject);
       assert.equal(r.json.lifted.action, 'throttle');
       assert.equal(r.json.lifted.detector, 'request-rate');
@@ -289,8 +290,9 @@ for (const kind of ['memory', 'redis'] as const) {
           escalationLevel: logged[0].escalationLevel,
           until: logged[0].until,
           remoteAddress: logged[0].remoteAddress,
+          reset: logged[0].reset,
         },
-        { subject, action: 'throttle', detector: 'request-rate', escalationLevel: 0, until: iso(firedAt + PENALTY_MS), remoteAddress: '127.0.0.1' },
+        { subject, action: 'throttle', detector: 'request-rate', escalationLevel: 0, until: iso(firedAt + PENALTY_MS), remoteAddress: '127.0.0.1', reset: r.json.reset },
       );
       assert.equal(await vigil.metric('vigil_penalties_lifted_total', { detector: 'request-rate', action: 'throttle' }), 1);
       assert.equal(await vigil.metric('vigil_admin_requests_total', { route: 'lift', status: '200' }), 1);
@@ -305,9 +307,9 @@ for (const kind of ['memory', 'redis'] as const) {
       assert.equal(vigil.logs.find('penalty lifted').length, 1, 'a lift that found nothing is not logged as one');
       assert.equal(await vigil.metric('vigil_admin_requests_total', { route: 'lift', status: '404' }), 1);
 
-      // Through gRPC: in the next rate bucket the lifted caller passes; the control is still throttled.
-      clock.advance(60_000);
-      assert.equal((await send('203.0.113.7:40001')).client.status, 200, 'the lifted identity is allowed again');
+      // Through gRPC, in the same rate bucket as the burst: the lift lasts (the burst was reset with it,
+      // so the next requests do not set a new penalty); the control is still throttled.
+      for (let i = 0; i < 5; i++) assert.equal((await send('203.0.113.7:40001')).client.status, 200, `request ${i + 1} after the lift is allowed`);
       assert.equal((await send('203.0.113.8:40001')).client.status, 429, 'the penalty of the control still holds');
     });
 

@@ -289,9 +289,31 @@ export function contractSuite(name: string, setup: () => Promise<Harness>): void
       assert.ok(ttl > 58_000 && ttl <= 60_000, `ttl ${ttl}`);
     });
 
+    it('liftPenalty: resets the lifted detector\'s state of the subject, and only that', async () => {
+      const w = Math.floor(T0 / 60_000);
+      const ops: Op[] = [
+        rateOp({ name: 'flood' }),
+        countOp({ name: 'flood:x' }),
+        distinctOp('m', { name: 'flood:ids' }),
+        countOp({ name: 'floodgate' }),
+        countOp({ name: 'other' }),
+      ];
+      for (let i = 0; i < 3; i++) await h.store.run([{ subject: 's', ops, rules: [rule(1, 1, 'throttle', 'flood')] }], T0 + i);
+      const lifted = await h.store.liftPenalty('s', T0 + 10);
+      assert.deepEqual(lifted?.reset, [`count:flood:x:${w}`, `hll:flood:ids:${w}`, 'rate:flood']);
+      const [r] = await h.store.run([{ subject: 's', ops: [rateOp({ name: 'flood' }), countOp({ name: 'flood:x' }), countOp({ name: 'floodgate' }), countOp({ name: 'other' })] }], T0 + 11);
+      assert.deepEqual(r?.results.map((x) => (x.kind === 'rate' ? x.current : x.score)), [1, 1, 4, 4], 'a clean slate for that detector, the rest kept');
+      assert.equal(r?.penalty, null);
+      // Another subject's state of the same detector is untouched.
+      await h.store.run([{ subject: 't', ops: [countOp({ name: 'flood:x' })], rules: [rule(0, 0, 'throttle', 'flood')] }], T0);
+      assert.deepEqual((await h.store.liftPenalty('s', T0 + 12)), null);
+      const [t] = await h.store.run([{ subject: 't', ops: [countOp({ name: 'flood:x', by: 0 })] }], T0 + 12);
+      assert.equal(t?.results[0]?.score, 1);
+    });
+
     it('liftPenalty: removes the penalty and returns it, null when there is none', async () => {
       const [set] = await h.store.run([{ subject: 's', ops: [countOp()], rules: [rule(0, 0, 'block', 'b')] }], T0);
-      assert.deepEqual(await h.store.liftPenalty('s', T0 + 1), { action: 'block', untilMs: T0 + 30_000, detector: 'b', score: 1, sinceMs: T0, level: 0 });
+      assert.deepEqual(await h.store.liftPenalty('s', T0 + 1), { action: 'block', untilMs: T0 + 30_000, detector: 'b', score: 1, sinceMs: T0, level: 0, reset: [] });
       assert.ok(set?.penalty);
       const [r] = await h.store.run([{ subject: 's', ops: [] }], T0 + 1);
       assert.equal(r?.penalty, null);
