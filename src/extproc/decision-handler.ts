@@ -1,5 +1,6 @@
 import type { Clock } from '../clock.js';
 import type { Logger } from '../obs/logger.js';
+import { DecisionLogSampler } from '../obs/decision-log-sampler.js';
 import type { DecisionObserver } from '../obs/decision-report.js';
 import type { Metrics } from '../obs/metrics.js';
 import type { ThrottledLog } from '../obs/throttled-log.js';
@@ -28,6 +29,8 @@ export interface DecisionHandlerDeps {
   onDecision?: DecisionObserver;
   /** Keeps off-path work (response phases) countable, so shutdown can wait for it. */
   track: (work: Promise<void>) => void;
+  /** Thins repeated decision log lines (one caller, one detector) to one per minute. */
+  logSampler: DecisionLogSampler;
 }
 
 export interface DecisionHandler extends ExchangeHandler {
@@ -39,11 +42,12 @@ export interface DecisionHandler extends ExchangeHandler {
  * The ext_proc handler: one VigilSession per stream (exchange-session.ts, the one boundary that
  * catches, house style habit 8), plus the stream-level counting.
  */
-export function createDecisionHandler(deps: Omit<DecisionHandlerDeps, 'track'>): DecisionHandler {
+export function createDecisionHandler(deps: Omit<DecisionHandlerDeps, 'track' | 'logSampler'>): DecisionHandler {
   const { metrics } = deps;
   const pending = new Set<Promise<void>>();
   const full: DecisionHandlerDeps = {
     ...deps,
+    logSampler: new DecisionLogSampler(),
     track(work) {
       pending.add(work);
       void work.finally(() => pending.delete(work));

@@ -249,7 +249,12 @@ export class VigilSession implements ExchangeSession {
   /** Every final decision: counted and logged, then shown to the observer (replay) if there is one. */
   private report(decision: Decision): void {
     const { deps, about } = this;
-    reportDecision(decision, about?.facts ?? null, deps.metrics, deps.logger, { group: about?.group, rule: about?.rule, rawPaths: deps.logRawPaths });
+    reportDecision(decision, about?.facts ?? null, deps.metrics, deps.logger, {
+      group: about?.group,
+      rule: about?.rule,
+      rawPaths: deps.logRawPaths,
+      sampler: { admit: (key, nowMs) => deps.logSampler.admit(key, nowMs), nowMs: deps.clock.nowMs() },
+    });
     deps.onDecision?.({ decision, facts: about?.facts ?? null, endpointGroup: about?.group ?? null, unscored: about?.unscored ?? null });
   }
 

@@ -24,13 +24,16 @@ export interface DecisionWhere {
   rule?: EndpointRule | null | undefined;
   /** VIGIL_LOG_RAW_PATHS: the line also carries the normalised path. */
   rawPaths?: boolean | undefined;
+  /** Thins repeated decisions of one caller and detector (decision-log-sampler.ts), on vigil's clock. */
+  sampler?: { admit(key: string, nowMs: number): { log: boolean; repeated: number }; nowMs: number } | undefined;
 }
 
 /**
  * Counts every decision and logs every non-allow one (enforced or shadowed) with its explanation:
  * every reason (detector, signal, value, baseline, threshold, score, window, action, and where they
  * apply the escalation level, canary side and step-up excuse), the identity kind and pseudonym, and
- * the policy checksum. Allowed requests are counted, never logged at info. Shadowed decisions are
+ * the policy checksum. Allowed requests are counted, never logged at info. With a sampler, repeats of
+ * one caller's decision by one detector are thinned to one line per interval (`repeated` counts them). Shadowed decisions are
  * counted and logged exactly like enforced ones, labelled shadow. Non-allow decisions carry an exemplar
  * (identity pseudonym, policy checksum) when the registry serves OpenMetrics. Only pseudonymised
  * identities reach the log, and a template of the path, not the path (unless raw paths are configured).
@@ -43,6 +46,13 @@ export function reportDecision(d: Decision, facts: RequestFacts | null, metrics:
   else metrics.decisions.inc(labels);
   if (d.failOpen) metrics.failOpen.inc({ reason: d.failOpen });
   if (counted === 'allow') return;
+  let repeated: number | undefined;
+  if (where.sampler) {
+    const key = `${facts?.identity.id ?? '-'}|${decider?.detector ?? 'none'}|${counted}|${shadowed ? 's' : 'e'}`;
+    const admitted = where.sampler.admit(key, where.sampler.nowMs);
+    if (!admitted.log) return;
+    if (admitted.repeated > 1) repeated = admitted.repeated;
+  }
   logger.info(
     {
       action: counted,
@@ -57,6 +67,7 @@ export function reportDecision(d: Decision, facts: RequestFacts | null, metrics:
       retryAfterS: d.retryAfterS,
       ...(d.creditUntilMs > 0 ? { stepUpCreditUntilMs: d.creditUntilMs } : {}),
       policy: d.policyChecksum,
+      ...(repeated !== undefined ? { repeated } : {}),
     },
     'decision',
   );

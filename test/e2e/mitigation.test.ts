@@ -306,13 +306,15 @@ ${rate('flood-tag', 'tag')}`);
 
     if (kind === 'redis') {
       test('every penalty, strike and credit key expires in Redis, and expired penalties stop applying', async () => {
-        const { clock, send, burst } = await start(`format: 1
+        const { vigil: v, clock, send, burst } = await start(`format: 1
 escalation: { window: 10m, factor: 2, max_action: challenge, max_penalty: 1h }
 ${STEP_UP}detectors:
 ${rate('flood', 'challenge')}`);
         await burst(send(jwt({ sub: 'carol', acr: 'urn:example:pwd', auth_time: Math.floor(T0 / 1000) })), 21);
         clock.advance(5000);
         await send(jwt({ sub: 'carol', acr: 'urn:example:mfa', auth_time: Math.floor(clock.nowMs() / 1000) }))();
+        // The in-process tier reaches Redis at its next sync: have it now.
+        await v.tier?.flush();
         const r = new Redis(redis!.url);
         try {
           const keys = await r.keys('vigil:*');
