@@ -503,7 +503,21 @@ describe('envoy/examples/body-inspection.yaml: the blocks that need a newer Envo
 
 /** The shipped ext_proc filter config (plus what the bootstrap adds) as envoy-sim's SimFilterConfig. */
 function simConfigOf(doc: Doc, route?: Doc): SimFilterConfig {
-  const ep = extProcOf(doc);
+  const out = simFieldsOf(extProcOf(doc)) as Record<string, unknown>;
+  const overrides = route ? perRoute(route)?.overrides : undefined;
+  for (const [k, v] of Object.entries(overrides ?? {})) {
+    assert.equal(k, 'processing_mode', `per-route override ${k} is not simulated`);
+    out['processing_mode'] = v;
+  }
+  const graceful = runtimeValue(doc, GRACEFUL_CLOSE);
+  if (graceful !== undefined) out['graceful_grpc_close'] = graceful;
+  const limit = doc.static_resources.listeners[0].per_connection_buffer_limit_bytes;
+  if (limit !== undefined) out['buffer_limit_bytes'] = Number(limit);
+  return out as SimFilterConfig;
+}
+
+/** An ext_proc filter's typed_config as envoy-sim's SimFilterConfig (every field must have a counterpart). */
+function simFieldsOf(ep: Doc): SimFilterConfig {
   const NOT_SIMULATED: Record<string, string> = {
     '@type': 'the Any wrapper',
     grpc_service: 'the transport: the sim is given vigil\'s address',
@@ -530,17 +544,31 @@ function simConfigOf(doc: Doc, route?: Doc): SimFilterConfig {
         assert.ok(k in NOT_SIMULATED, `ext_proc field ${k} has no envoy-sim counterpart: the sim would not play the shipped config`);
     }
   }
-  const overrides = route ? perRoute(route)?.overrides : undefined;
-  for (const [k, v] of Object.entries(overrides ?? {})) {
-    assert.equal(k, 'processing_mode', `per-route override ${k} is not simulated`);
-    out['processing_mode'] = v;
-  }
-  const graceful = runtimeValue(doc, GRACEFUL_CLOSE);
-  if (graceful !== undefined) out['graceful_grpc_close'] = graceful;
-  const limit = doc.static_resources.listeners[0].per_connection_buffer_limit_bytes;
-  if (limit !== undefined) out['buffer_limit_bytes'] = Number(limit);
   return out as SimFilterConfig;
 }
+
+/** The README's Envoy snippet: the one HttpFilter in the YAML block after "Envoy's filter config". */
+function readmeFilter(): Doc {
+  const text = readFileSync(join(projectRoot, 'README.md'), 'utf8');
+  const at = text.indexOf("Envoy's filter config");
+  const block = /```yaml\n([\s\S]*?)```/.exec(text.slice(at));
+  assert.ok(at >= 0 && block, "README: the YAML block after \"Envoy's filter config\"");
+  const list = parseYaml(block[1]!) as Doc[];
+  assert.equal(list.length, 1);
+  return list[0]!;
+}
+
+test("README's Envoy snippet is valid and carries the settings the shipped envoy.yaml relies on", () => {
+  const filter = readmeFilter();
+  assert.deepEqual(validateEnvoy('envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter', filter), []);
+  const readme = resolveConfig(simFieldsOf(filter.typed_config));
+  const shipped = resolveConfig(simConfigOf(load('envoy/envoy.yaml')));
+  assert.deepEqual(readme.mode, shipped.mode, 'the same processing modes: responses are sent to vigil');
+  assert.equal(readme.allowModeOverride, true, 'allow_mode_override, or vigil never gets a login body');
+  assert.equal(readme.failureModeAllow, true);
+  assert.deepEqual(readme.requestAttributes, ['source.address']);
+  assert.equal(readme.messageTimeoutMs, shipped.messageTimeoutMs);
+});
 
 test('envoy-sim accepts the shipped ext_proc configs as they are', () => {
   const main = resolveConfig(simConfigOf(load('envoy/envoy.yaml')));
@@ -604,6 +632,14 @@ describe('envoy-sim with the shipped config, against vigil (default policy, memo
     assert.equal(r2.outcome, 'passed', r2.details);
     assert.equal(r2.stats.stream_msgs_sent, 2, 'no body was sent');
     assert.equal(await bodyMissing(), before + 1, 'vigil counts the missing login body');
+  });
+
+  test("README's snippet: vigil sees the login body and the response, as with envoy.yaml", async () => {
+    const before = await bodyMissing();
+    const r = await login(simFor(simFieldsOf(readmeFilter().typed_config)), 4);
+    assert.equal(r.outcome, 'passed', r.details);
+    assert.equal(r.stats.stream_msgs_sent, 3, 'request headers, the request body vigil asked for, response headers');
+    assert.equal(await bodyMissing(), before, 'vigil saw the body');
   });
 
   test('observability.yaml: the login route streams the body, vigil never answers, nothing waits', async () => {

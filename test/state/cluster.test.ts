@@ -79,7 +79,12 @@ test('a master restarted mid-traffic: decisions go on, its subjects catch up onc
 
   const victim = cluster.nodes[1]!;
   await victim.stop();
-  for (let round = 0; round < 3; round++) for (const s of SUBJECTS) assert.equal((await send(tier, s, now++))[0]!.penalty, null);
+  // Round 1 right after the kill: a sync in flight to the dead master may time out without an answer
+  // (ioredis retries it elsewhere first), and such changes are dropped rather than risk counting twice.
+  for (const s of SUBJECTS) assert.equal((await send(tier, s, now++))[0]!.penalty, null);
+  await tier.flush(now);
+  // Round 2, with the master known to be away: refused, so kept for later.
+  for (const s of SUBJECTS) assert.equal((await send(tier, s, now++))[0]!.penalty, null);
   await tier.flush(now);
   assert.equal(tier.degraded, 'store-sync', 'a master away: this replica decides from its own view for its subjects');
   assert.ok(tier.dirty > 0 && tier.dirty < SUBJECTS.length, `only the victim's subjects wait (${tier.dirty} of ${SUBJECTS.length})`);
@@ -91,20 +96,24 @@ test('a master restarted mid-traffic: decisions go on, its subjects catch up onc
     await new Promise((r) => setTimeout(r, 100));
   }
   assert.equal(tier.degraded, null);
-  assert.equal(tier.dirty, 0, 'every change reached the cluster once the master was back (library loaded on it again)');
-  // A second replica reading the cluster sees 4 requests per subject on the masters that stayed, and
-  // the 3 made while the victim was away on the subjects it serves (it came back empty).
+  assert.equal(tier.dirty, 0, 'every kept change reached the cluster once the master was back (library loaded on it again)');
+  // A second replica reading the cluster: 3 requests per subject on the masters that stayed; on the
+  // victim's (back empty) round 2's, and round 1's unless its sync went unanswered; plus its own 2.
+  const victimSubjects = new Set(SUBJECTS.filter((s) => (shared.redis as Cluster).slots[keySlot(`vigil:{${s}}:penalty`)]?.[0] === `127.0.0.1:${victim.port}`));
+  assert.ok(victimSubjects.size > 0 && victimSubjects.size < SUBJECTS.length);
   const counts = await Promise.all(SUBJECTS.map(async (s) => (await send(peer, s, now++))[0]!.results[0]!.score));
+  assert.ok(counts.every((c) => c === 1), 'the peer decided each new subject from its own view first');
   // The peer's cluster client learns the restarted master's slots again (MOVED, then a slot refresh).
   for (let i = 0; i < 50; i++) {
     await peer.flush(now++);
     if (peer.dirty === 0 && !peer.degraded) break;
     await new Promise((r) => setTimeout(r, 100));
   }
-  const after = await Promise.all(SUBJECTS.map(async (s) => (await send(peer, s, now++))[0]!.results[0]!.score));
-  assert.ok(counts.every((c) => c === 1), 'the peer decided each new subject from its own view first');
-  assert.ok(after.every((c) => c === 4 + 2 || c === 3 + 2), `merged counts: ${after.join(',')} ${reports.join(' ')}`);
-  assert.ok(after.some((c) => c === 3 + 2) && after.some((c) => c === 4 + 2));
+  for (const s of SUBJECTS) {
+    const c = (await send(peer, s, now++))[0]!.results[0]!.score;
+    if (victimSubjects.has(s)) assert.ok(c === 1 + 2 || c === 2 + 2, `${s} (victim's): ${c} ${reports.join(' ')}`);
+    else assert.equal(c, 3 + 2, `${s}: ${reports.join(' ')}`);
+  }
   await tier.close();
   await peer.close();
 });
