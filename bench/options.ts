@@ -32,6 +32,7 @@ export const BENCH_HELP = `npm run bench -- [options]   (the full run needs a qu
   -h, --help            this help
 
 Environment equivalents: BENCH_QUICK=1, BENCH_TARGETS, BENCH_SCENARIOS, BENCH_REPS, BENCH_KEYS, BENCH_OUT.
+BENCH_SYNC_MS=N runs the vigil targets with VIGIL_SYNC_MS=N (to compare sync intervals).
 Needs h2load (apt-get install nghttp2-client), redis-server and taskset.
 Example, a one-minute look at the Redis mode: npm run bench -- --quick --targets=vigil-redis --scenarios=half-bare --reps=1
 `;

@@ -56,6 +56,7 @@ export async function spawnServeTarget(name: TargetName, pin: string[], vigilEnv
       VIGIL_ADMIN_ADDRESS: `127.0.0.1:${adminPort}`,
       VIGIL_KEY_SECRET: 'bench-secret-0123456789',
       VIGIL_LOG_LEVEL: 'warn',
+      ...(process.env['BENCH_SYNC_MS'] ? { VIGIL_SYNC_MS: process.env['BENCH_SYNC_MS'] } : {}),
       ...vigilEnv,
     },
   });

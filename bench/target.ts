@@ -51,6 +51,7 @@ async function start(kind: TargetKind): Promise<Started> {
     VIGIL_LOG_LEVEL: 'warn',
     VIGIL_POLICY: process.env['BENCH_POLICY'],
     ...(kind === 'vigil-redis' ? { REDIS_URL: redisUrl } : {}),
+    ...(process.env['BENCH_SYNC_MS'] ? { VIGIL_SYNC_MS: process.env['BENCH_SYNC_MS'] } : {}),
   });
   const vigil = await startVigil({ settings });
   return { grpcPort: vigil.grpcPort, adminPort: vigil.adminPort, answered: async () => -1, stop: () => vigil.shutdown() };
