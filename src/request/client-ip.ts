@@ -133,7 +133,11 @@ function canonicalIpv6(host: string): string | null {
     groups = [...all, ...tailGroups];
   }
   if (groups.length !== 8) return null;
+  return formatGroups(groups);
+}
 
+/** Canonical text of an IPv6 address given as its eight 16-bit groups. */
+export function formatGroups(groups: readonly number[]): string {
   // IPv4-mapped (::ffff:a.b.c.d, in either notation) is the IPv4 client on a dual-stack socket.
   if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) {
     const hi = groups[6] ?? 0;
@@ -144,7 +148,7 @@ function canonicalIpv6(host: string): string | null {
 }
 
 /** RFC 5952: lower-case hex, no leading zeros, the longest (first on a tie) run of ≥ 2 zero groups as "::". */
-function formatIpv6(groups: number[]): string {
+function formatIpv6(groups: readonly number[]): string {
   let bestStart = -1;
   let bestLen = 0;
   for (let i = 0; i < groups.length; ) {
