@@ -24,6 +24,8 @@ export interface DecisionHandlerDeps {
   onDecision?: DecisionObserver;
   /** Keeps off-path work (response phases) countable, so shutdown can wait for it. */
   track: (work: Promise<void>) => void;
+  /** Where a detector's failed background work is reported (logged, throttled). */
+  backgroundFailed: (err: unknown) => void;
 }
 
 export interface DecisionHandler extends ExchangeHandler {
@@ -35,7 +37,7 @@ export interface DecisionHandler extends ExchangeHandler {
  * The ext_proc handler: one VigilSession per stream (exchange-session.ts, the one boundary that
  * catches, house style habit 8), plus the stream-level counting.
  */
-export function createDecisionHandler(deps: Omit<DecisionHandlerDeps, 'track'>): DecisionHandler {
+export function createDecisionHandler(deps: Omit<DecisionHandlerDeps, 'track' | 'backgroundFailed'>): DecisionHandler {
   const { metrics } = deps;
   const pending = new Set<Promise<void>>();
   const full: DecisionHandlerDeps = {
@@ -43,6 +45,9 @@ export function createDecisionHandler(deps: Omit<DecisionHandlerDeps, 'track'>):
     track(work) {
       pending.add(work);
       void work.finally(() => pending.delete(work));
+    },
+    backgroundFailed(err) {
+      deps.problems.warn('background', { err: String(err) }, 'detector background work failed');
     },
   };
   return {
