@@ -31,10 +31,13 @@ const FAIL_OPEN: Record<StoreUnavailableError['reason'], FailOpenReason> = {
 export const SAMPLE_BYTES = 64 * 1024;
 /** Skipping the response headers message on unscored requests (static, allowlisted) saves a round trip. */
 const SKIP_RESPONSE: ProcessingMode = { response_header_mode: 'SKIP' };
-/** The deciding phases at the request headers: the request, and the login when its username is in a header. */
+/** The phases each message runs (request/exchange.ts), as constants: nothing to build per message. */
 const REQUEST: readonly Phase[] = ['request'];
 const REQUEST_AND_LOGIN: readonly Phase[] = ['request', 'login'];
 const LOGIN: readonly Phase[] = ['login'];
+const RESPONSE: readonly Phase[] = ['response'];
+const LOGIN_AND_RESPONSE: readonly Phase[] = ['login', 'response'];
+const RESPONSE_BODY: readonly Phase[] = ['response-body'];
 
 /**
  * One exchange (one ext_proc stream), phase by phase (request/exchange.ts):
@@ -163,14 +166,14 @@ export class VigilSession implements ExchangeSession {
     if (!x || !this.policy) return CONTINUE.response_headers;
     let confirmHeader: string | null = null;
     try {
-      const phases: Phase[] = ['response'];
+      let phases = RESPONSE;
       if (this.held) {
         // The body never came: Envoy ignored mode_override (allow_mode_override is off) or the request had
         // none. Count the attempt without a username; the decision was the headers' one.
         this.deps.metrics.inputProblems.inc({ kind: 'login-body-missing' });
         const login = x.endpoint.rule!.login!;
         x.login = { username: null, failure: login.failure };
-        phases.unshift('login');
+        phases = LOGIN_AND_RESPONSE;
         this.report(this.held.decision);
         this.held = null;
       }
@@ -230,7 +233,7 @@ export class VigilSession implements ExchangeSession {
       const buf = Buffer.concat(this.sample);
       this.sample = [];
       this.x.sample = { bytes: buf.length, totalBytes: this.responseBytes, entropy: shannonEntropy(buf) };
-      this.offPath(this.x, ['response-body']);
+      this.offPath(this.x, RESPONSE_BODY);
     }
     return CONTINUE.response_body;
   }
