@@ -33,8 +33,6 @@ export interface DecideInput {
  */
 export function decide(input: DecideInput): Decision {
   const { evaluation, detectors, globalShadow, nowMs } = input;
-  const byName = new Map(detectors.map((d) => [d.config.name, d] as const));
-  const signalOf = new Map(evaluation.signals.map((s) => [s.detector, s] as const));
   const creditUntilMs = (evaluation.creditUntilMs ?? 0) > nowMs ? evaluation.creditUntilMs! : 0;
   const excuse: Reason['excused'] | undefined = creditUntilMs > 0 ? 'step-up-credit' : input.stepUpEndpoint ? 'step-up-endpoint' : undefined;
 
@@ -60,9 +58,9 @@ export function decide(input: DecideInput): Decision {
   };
 
   for (const p of evaluation.penalties) {
-    const detector = byName.get(p.detector);
+    const detector = detectorNamed(detectors, p.detector);
     if (!detector) continue;
-    const s = signalOf.get(p.detector);
+    const s = lastSignalOf(evaluation.signals, p.detector);
     const reason: Reason = s
       ? { ...reasonOf(s), action: p.action, penaltyUntilMs: p.untilMs }
       : { detector: p.detector, signal: 'penalty', value: p.score, baseline: 0, threshold: 0, score: p.score, windowMs: 0, action: p.action, shadow: false, penaltyUntilMs: p.untilMs };
@@ -71,8 +69,9 @@ export function decide(input: DecideInput): Decision {
     if (!reason.excused) acc.untilMs = Math.max(acc.untilMs, p.untilMs);
   }
   for (const s of evaluation.signals) {
-    const detector = byName.get(s.detector);
-    if (!detector || !s.fired || reasons.some((r) => r.detector === s.detector)) continue;
+    if (!s.fired) continue;
+    const detector = detectorNamed(detectors, s.detector);
+    if (!detector || reasons.some((r) => r.detector === s.detector)) continue;
     consider(detector, s.action, reasonOf(s), s);
   }
 
@@ -121,6 +120,20 @@ export function allowDecision(identityKind: IdentityKind, policyChecksum: string
     stepUpCleared: false,
     policyChecksum,
   };
+}
+
+/**
+ * Lookups by detector name over the policy's few detectors and a request's few signals: a scan, so an
+ * ordinary request (no penalty, nothing fired) builds no index at all.
+ */
+function detectorNamed(detectors: readonly Detector[], name: string): Detector | undefined {
+  return detectors.find((d) => d.config.name === name);
+}
+
+/** A detector's signal; the last one when two phases of an exchange both gave one (merged evaluations). */
+function lastSignalOf(signals: readonly Signal[], detector: string): Signal | undefined {
+  for (let i = signals.length - 1; i >= 0; i--) if (signals[i]!.detector === detector) return signals[i];
+  return undefined;
 }
 
 /** The rate signal with the largest share of its limit used (soft limits on allowed requests). */

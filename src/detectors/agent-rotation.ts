@@ -22,7 +22,12 @@ export interface AgentRotationConfig extends DetectorBase {
 }
 
 export class AgentRotationDetector implements Detector {
-  constructor(readonly config: AgentRotationConfig) {}
+  /** The state's name, fixed per detector (built once, not per request). */
+  private readonly agentsName: string;
+
+  constructor(readonly config: AgentRotationConfig) {
+    this.agentsName = `${config.name}:agents`;
+  }
 
   plan(x: Exchange, phase: Phase): Plan | null {
     const c = this.config;
@@ -31,7 +36,7 @@ export class AgentRotationDetector implements Detector {
     if (subject === null) return null;
     return {
       subject,
-      ops: [{ kind: 'distinct', name: `${c.name}:agents`, member: x.facts.userAgent, windowMs: c.windowMs }],
+      ops: [{ kind: 'distinct', name: this.agentsName, member: x.facts.userAgent, windowMs: c.windowMs }],
       rules: [{ op: 0, above: c.maxAgents / x.endpoint.sensitivity }],
     };
   }

@@ -36,9 +36,14 @@ export interface EndpointSurgeConfig extends DetectorBase, BaselineConfig {
 
 export class EndpointSurgeDetector implements Detector {
   readonly alpha: number;
+  /** State names, fixed per detector (built once, not per request). */
+  private readonly recentName: string;
+  private readonly rateName: string;
 
   constructor(readonly config: EndpointSurgeConfig) {
     this.alpha = ewmaAlpha(config.bucketMs, config.halfLifeMs);
+    this.recentName = `${config.name}:recent`;
+    this.rateName = `${config.name}:rate`;
   }
 
   plan(x: Exchange, phase: Phase, nowMs: number): PlanPart[] | null {
@@ -79,12 +84,12 @@ export class EndpointSurgeDetector implements Detector {
    */
   private endpointOps(x: Exchange, nowMs: number, by: number): [RateOp, CountOp] {
     const c = this.config;
-    return [this.rateOp(x, nowMs, by), { kind: 'count', name: `${c.name}:recent`, windowMs: c.bucketMs, by, sliding: true }];
+    return [this.rateOp(x, nowMs, by), { kind: 'count', name: this.recentName, windowMs: c.bucketMs, by, sliding: true }];
   }
 
   private rateOp(x: Exchange, nowMs: number, by: number): RateOp {
     const c = this.config;
-    const op = baselineOp(c, this.alpha, `${c.name}:rate`, by, Math.ceil(c.minCount / x.endpoint.sensitivity));
+    const op = baselineOp(c, this.alpha, this.rateName, by, Math.ceil(c.minCount / x.endpoint.sensitivity));
     return c.seasonal ? makeSeasonal(op, nowMs) : op;
   }
 

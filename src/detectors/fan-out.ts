@@ -20,7 +20,14 @@ export interface FanOutConfig extends DetectorBase {
 }
 
 export class FanOutDetector implements Detector {
-  constructor(readonly config: FanOutConfig) {}
+  /** State names, fixed per detector (built once, not per request). */
+  private readonly ipsName: string;
+  private readonly prefixesName: string;
+
+  constructor(readonly config: FanOutConfig) {
+    this.ipsName = `${config.name}:ips`;
+    this.prefixesName = `${config.name}:prefixes`;
+  }
 
   plan(x: Exchange, phase: Phase): Plan | null {
     const c = this.config;
@@ -29,8 +36,8 @@ export class FanOutDetector implements Detector {
     return {
       subject: x.facts.identity.id,
       ops: [
-        { kind: 'distinct', name: `${c.name}:ips`, member: ip, windowMs: c.windowMs },
-        { kind: 'distinct', name: `${c.name}:prefixes`, member: ipPrefix(ip), windowMs: c.windowMs },
+        { kind: 'distinct', name: this.ipsName, member: ip, windowMs: c.windowMs },
+        { kind: 'distinct', name: this.prefixesName, member: ipPrefix(ip), windowMs: c.windowMs },
       ],
       rules: [
         { op: 0, above: c.maxIps / x.endpoint.sensitivity },

@@ -22,7 +22,14 @@ export interface ScrapingConfig extends DetectorBase {
 }
 
 export class ScrapingDetector implements Detector {
-  constructor(readonly config: ScrapingConfig) {}
+  /** State names, fixed per detector (built once, not per request). */
+  private readonly endpointsName: string;
+  private readonly notFoundName: string;
+
+  constructor(readonly config: ScrapingConfig) {
+    this.endpointsName = `${config.name}:endpoints`;
+    this.notFoundName = `${config.name}:404`;
+  }
 
   plan(x: Exchange, phase: Phase): Plan | null {
     const c = this.config;
@@ -33,14 +40,14 @@ export class ScrapingDetector implements Detector {
       const { method, template } = x.facts.endpoint;
       return {
         subject,
-        ops: [{ kind: 'distinct', name: `${c.name}:endpoints`, member: `${method} ${template}`, windowMs: c.windowMs }],
+        ops: [{ kind: 'distinct', name: this.endpointsName, member: `${method} ${template}`, windowMs: c.windowMs }],
         rules: [{ op: 0, above: c.maxEndpoints / x.endpoint.sensitivity }],
       };
     }
     if (phase === 'response' && x.response?.status === 404) {
       return {
         subject,
-        ops: [{ kind: 'distinct', name: `${c.name}:404`, member: x.facts.endpoint.path, windowMs: c.windowMs }],
+        ops: [{ kind: 'distinct', name: this.notFoundName, member: x.facts.endpoint.path, windowMs: c.windowMs }],
         rules: [{ op: 0, above: c.maxNotFound / x.endpoint.sensitivity }],
       };
     }

@@ -31,6 +31,8 @@ export interface DecisionHandlerDeps {
   track: (work: Promise<void>) => void;
   /** Thins repeated decision log lines (one caller, one detector) to one per minute. */
   logSampler: DecisionLogSampler;
+  /** Where a detector's failed background work is reported (logged, throttled). */
+  backgroundFailed: (err: unknown) => void;
 }
 
 export interface DecisionHandler extends ExchangeHandler {
@@ -42,7 +44,7 @@ export interface DecisionHandler extends ExchangeHandler {
  * The ext_proc handler: one VigilSession per stream (exchange-session.ts, the one boundary that
  * catches, house style habit 8), plus the stream-level counting.
  */
-export function createDecisionHandler(deps: Omit<DecisionHandlerDeps, 'track' | 'logSampler'>): DecisionHandler {
+export function createDecisionHandler(deps: Omit<DecisionHandlerDeps, 'track' | 'logSampler' | 'backgroundFailed'>): DecisionHandler {
   const { metrics } = deps;
   const pending = new Set<Promise<void>>();
   const full: DecisionHandlerDeps = {
@@ -51,6 +53,9 @@ export function createDecisionHandler(deps: Omit<DecisionHandlerDeps, 'track' | 
     track(work) {
       pending.add(work);
       void work.finally(() => pending.delete(work));
+    },
+    backgroundFailed(err) {
+      deps.problems.warn('background', { err: String(err) }, 'detector background work failed');
     },
   };
   return {

@@ -2,7 +2,7 @@ import { allowDecision, decide, failOpenDecision } from '../decision/decide.js';
 import { stepUpFor } from '../decision/step-up.js';
 import type { Decision, FailOpenReason } from '../decision/types.js';
 import { EMPTY_EVALUATION, evaluateDetectors, mergeEvaluations, runBackground } from '../detectors/engine.js';
-import type { Evaluation } from '../detectors/engine.js';
+import type { EvaluateOptions, Evaluation } from '../detectors/engine.js';
 import { StoreUnavailableError } from '../errors.js';
 import { reportDecision } from '../obs/decision-report.js';
 import { matchEndpoint } from '../policy/endpoints.js';
@@ -18,7 +18,7 @@ import type { RequestFacts } from '../request/types.js';
 import { extractUsername, needsBody, readUsername } from '../request/login.js';
 import type { DecisionHandlerDeps } from './decision-handler.js';
 import type { HeaderMap, ProcessingMode, ProcessingResponse } from './messages.js';
-import { replyToRequest, replyToRequestHeaders, replyToResponseHeaders } from './respond.js';
+import { CONTINUE, replyToRequest, replyToRequestHeaders, replyToResponseHeaders } from './respond.js';
 import type { ReplyContext, RequestReplyKind } from './respond.js';
 import type { ExchangeSession } from './stream.js';
 
@@ -32,6 +32,13 @@ const FAIL_OPEN: Record<StoreUnavailableError['reason'], FailOpenReason> = {
 export const SAMPLE_BYTES = 64 * 1024;
 /** Skipping the response headers message on unscored requests (static, allowlisted) saves a round trip. */
 const SKIP_RESPONSE: ProcessingMode = { response_header_mode: 'SKIP' };
+/** The phases each message runs (request/exchange.ts), as constants: nothing to build per message. */
+const REQUEST: readonly Phase[] = ['request'];
+const REQUEST_AND_LOGIN: readonly Phase[] = ['request', 'login'];
+const LOGIN: readonly Phase[] = ['login'];
+const RESPONSE: readonly Phase[] = ['response'];
+const LOGIN_AND_RESPONSE: readonly Phase[] = ['login', 'response'];
+const RESPONSE_BODY: readonly Phase[] = ['response-body'];
 
 /**
  * One exchange (one ext_proc stream), phase by phase (request/exchange.ts):
@@ -66,7 +73,7 @@ export class VigilSession implements ExchangeSession {
   constructor(private readonly deps: DecisionHandlerDeps) {}
 
   async requestHeaders(map: HeaderMap | undefined, endOfStream: boolean, sourceAddress: string | undefined, observe: boolean): Promise<ProcessingResponse> {
-    const started = process.hrtime.bigint();
+    const started = performance.now();
     const { deps } = this;
     const policy = (this.policy = deps.policy());
     const nowMs = deps.clock.nowMs();
@@ -90,14 +97,14 @@ export class VigilSession implements ExchangeSession {
         return this.finishRequest(started, allowDecision(facts.identity.kind, policy.checksum), 'request_headers', SKIP_RESPONSE, true);
       }
       const x: Exchange = (this.x = { facts, endpoint, login: null, response: null, sample: null });
-      const phases: Phase[] = ['request'];
+      let phases = REQUEST;
       const login = endpoint.rule?.login;
       let waitForBody = false;
       if (login) {
         if (needsBody(login.username) && !endOfStream) waitForBody = true;
         else {
           x.login = { username: extractUsername(login.username, decoded.headers, null, deps.pseudonymize), failure: login.failure };
-          phases.push('login');
+          phases = REQUEST_AND_LOGIN;
         }
       }
       mode = modeFor(waitForBody, endpoint.rule?.export?.sampleBody === true);
@@ -116,23 +123,23 @@ export class VigilSession implements ExchangeSession {
   }
 
   requestBody(chunk: Buffer, endOfStream: boolean, observe: boolean): ProcessingResponse | Promise<ProcessingResponse> {
-    if (!this.held) return { request_body: {} };
+    if (!this.held) return CONTINUE.request_body;
     if (chunk.length > 0) {
       this.body.push(chunk);
       this.bodyBytes += chunk.length;
     }
-    if (!endOfStream && this.bodyBytes < this.deps.maxBodyBytes) return { request_body: {} };
+    if (!endOfStream && this.bodyBytes < this.deps.maxBodyBytes) return CONTINUE.request_body;
     return this.loginDecision('request_body', observe);
   }
 
   requestTrailers(observe: boolean): ProcessingResponse | Promise<ProcessingResponse> {
-    if (!this.held) return { request_trailers: {} };
+    if (!this.held) return CONTINUE.request_trailers;
     return this.loginDecision('request_trailers', observe);
   }
 
   /** The login phase once the body is in: one round trip, then the exchange's one decision. */
   private async loginDecision(which: RequestReplyKind, observe: boolean): Promise<ProcessingResponse> {
-    const started = process.hrtime.bigint();
+    const started = performance.now();
     const held = this.held!;
     this.held = null;
     const x = this.x!;
@@ -150,7 +157,7 @@ export class VigilSession implements ExchangeSession {
         this.deps.problems.warn(read.problem, { endpoint: x.endpoint.group, bodyBytes: body.length }, 'login body not read: username unknown');
       }
       x.login = { username: read.username, failure: login.failure };
-      const { evaluation, failOpen } = await this.evaluate(x, ['login'], nowMs, true);
+      const { evaluation, failOpen } = await this.evaluate(x, LOGIN, nowMs, true);
       decision = failOpen
         ? failOpenDecision(failOpen, x.facts.identity.kind, policy.checksum)
         : this.decide(mergeEvaluations(held.evaluation, evaluation), observe, nowMs);
@@ -163,17 +170,17 @@ export class VigilSession implements ExchangeSession {
 
   responseHeaders(map: HeaderMap | undefined, endOfStream: boolean): ProcessingResponse {
     const x = this.x;
-    if (!x || !this.policy) return { response_headers: {} };
+    if (!x || !this.policy) return CONTINUE.response_headers;
     let confirmHeader: string | null = null;
     try {
-      const phases: Phase[] = ['response'];
+      let phases = RESPONSE;
       if (this.held) {
         // The body never came: Envoy ignored mode_override (allow_mode_override is off) or the request had
         // none. Count the attempt without a username; the decision was the headers' one.
         this.deps.metrics.inputProblems.inc({ kind: 'login-body-missing' });
         const login = x.endpoint.rule!.login!;
         x.login = { username: null, failure: login.failure };
-        phases.unshift('login');
+        phases = LOGIN_AND_RESPONSE;
         this.report(this.held.decision);
         this.held = null;
       }
@@ -197,7 +204,7 @@ export class VigilSession implements ExchangeSession {
     } catch (err) {
       this.deps.problems.warn('internal', { err: String((err as Error)?.stack ?? err) }, 'response phase failed');
     }
-    return confirmHeader ? replyToResponseHeaders(null, this.policy.responses, confirmHeader) : { response_headers: {} };
+    return confirmHeader ? replyToResponseHeaders(null, this.policy.responses, confirmHeader) : CONTINUE.response_headers;
   }
 
   /**
@@ -221,7 +228,7 @@ export class VigilSession implements ExchangeSession {
   }
 
   responseBody(chunk: Buffer, endOfStream: boolean): ProcessingResponse {
-    if (!this.sampling || !this.x) return { response_body: {} };
+    if (!this.sampling || !this.x) return CONTINUE.response_body;
     this.responseBytes += chunk.length;
     if (this.sampleBytes < SAMPLE_BYTES && chunk.length > 0) {
       const part = chunk.subarray(0, SAMPLE_BYTES - this.sampleBytes);
@@ -233,9 +240,9 @@ export class VigilSession implements ExchangeSession {
       const buf = Buffer.concat(this.sample);
       this.sample = [];
       this.x.sample = { bytes: buf.length, totalBytes: this.responseBytes, entropy: shannonEntropy(buf) };
-      this.offPath(this.x, ['response-body']);
+      this.offPath(this.x, RESPONSE_BODY);
     }
-    return { response_body: {} };
+    return CONTINUE.response_body;
   }
 
   close(): void {
@@ -259,17 +266,15 @@ export class VigilSession implements ExchangeSession {
   }
 
   /** One store round trip for some phases; a store failure is returned as a fail-open reason. */
-  private async evaluate(x: Exchange, phases: Phase[], nowMs: number, readIdentity: boolean): Promise<{ evaluation: Evaluation; failOpen: FailOpenReason | null }> {
+  private async evaluate(x: Exchange, phases: readonly Phase[], nowMs: number, readIdentity: boolean): Promise<{ evaluation: Evaluation; failOpen: FailOpenReason | null }> {
     const { deps } = this;
     const policy = this.policy!;
     const detectors = policy.detectors;
     try {
-      const evaluation = await evaluateDetectors(detectors, x, phases, deps.store, nowMs, {
-        readIdentity,
-        escalation: policy.escalation,
-        ...(readIdentity ? { stepUp: stepUpFor(x.facts.claims, policy.stepUp) } : {}),
-      });
-      runBackground(detectors, deps.store, nowMs, (err) => deps.problems.warn('background', { err: String(err) }, 'detector background work failed'));
+      const options: EvaluateOptions = { readIdentity, escalation: policy.escalation };
+      if (readIdentity) options.stepUp = stepUpFor(x.facts.claims, policy.stepUp);
+      const evaluation = await evaluateDetectors(detectors, x, phases, deps.store, nowMs, options);
+      runBackground(detectors, deps.store, nowMs, deps.backgroundFailed);
       this.count(x, evaluation, phases);
       return { evaluation, failOpen: null };
     } catch (err) {
@@ -279,7 +284,7 @@ export class VigilSession implements ExchangeSession {
   }
 
   /** Response phases: started now, never awaited by a reply; they only update state. */
-  private offPath(x: Exchange, phases: Phase[]): void {
+  private offPath(x: Exchange, phases: readonly Phase[]): void {
     const nowMs = this.deps.clock.nowMs();
     this.deps.track(
       this.evaluate(x, phases, nowMs, false).then(
@@ -289,7 +294,7 @@ export class VigilSession implements ExchangeSession {
     );
   }
 
-  private count(x: Exchange, evaluation: Evaluation, phases: Phase[]): void {
+  private count(x: Exchange, evaluation: Evaluation, phases: readonly Phase[]): void {
     const { metrics, logger } = this.deps;
     const phase = phases[phases.length - 1]!;
     if (evaluation.cleared) {
@@ -333,7 +338,7 @@ export class VigilSession implements ExchangeSession {
     return replyContextOf(this.policy!, this.spoofed, this.about?.facts, this.x?.endpoint.rule);
   }
 
-  private finishRequest(started: bigint, decision: Decision, which: RequestReplyKind, mode: ProcessingMode | undefined, final: boolean): ProcessingResponse {
+  private finishRequest(started: number, decision: Decision, which: RequestReplyKind, mode: ProcessingMode | undefined, final: boolean): ProcessingResponse {
     const { deps } = this;
     if (final) {
       this.report(decision);
@@ -345,9 +350,9 @@ export class VigilSession implements ExchangeSession {
       reply = which === 'request_headers' ? replyToRequestHeaders(decision, ctx, mode) : replyToRequest(which, decision, ctx);
     } catch (err) {
       deps.problems.warn('internal', { err: String(err) }, 'building the reply failed: allowing');
-      reply = { [which]: {} };
+      reply = CONTINUE[which];
     }
-    deps.metrics.decisionSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
+    deps.metrics.decisionSeconds.observe((performance.now() - started) / 1000);
     return reply;
   }
 }

@@ -1,7 +1,7 @@
 import { decidingReason, reasonHeaderValue } from '../decision/explain.js';
 import type { Decision } from '../decision/types.js';
 import type { ResponsesConfig } from '../policy/policy.js';
-import type { HeaderMutation, HeaderValueOption, ProcessingMode, ProcessingResponse } from './messages.js';
+import type { HeaderMutation, HeaderValueOption, ProcessingMode, ProcessingResponse, RequestCase } from './messages.js';
 
 /**
  * Decision → the ext_proc reply to the request (docs/mitigation.md shows every answer). Header values
@@ -28,18 +28,30 @@ export interface ReplyContext {
 }
 
 /**
+ * The reply that lets a message through unchanged, per message kind: built once and shared, so it is
+ * frozen (a reply is never changed after it is built; mode_override makes a new one).
+ */
+export const CONTINUE: Readonly<Record<RequestCase, ProcessingResponse>> = {
+  request_headers: Object.freeze({ request_headers: Object.freeze({}) }),
+  response_headers: Object.freeze({ response_headers: Object.freeze({}) }),
+  request_body: Object.freeze({ request_body: Object.freeze({}) }),
+  response_body: Object.freeze({ response_body: Object.freeze({}) }),
+  request_trailers: Object.freeze({ request_trailers: Object.freeze({}) }),
+  response_trailers: Object.freeze({ response_trailers: Object.freeze({}) }),
+};
+
+/**
  * Continue with an optional header mutation, in the reply shape of `which`. A trailers reply can only
  * mutate trailers, so request headers cannot be tagged there and the mutation is dropped.
  */
 export function continueWith(which: RequestReplyKind, mutation?: HeaderMutation): ProcessingResponse {
-  if (!mutation || which === 'request_trailers') return { [which]: {} };
+  if (!mutation || which === 'request_trailers') return CONTINUE[which];
   return { [which]: { response: { header_mutation: mutation } } };
 }
 
 export function replyToRequestHeaders(decision: Decision, ctx: ReplyContext, mode?: ProcessingMode): ProcessingResponse {
   const reply = replyToRequest('request_headers', decision, ctx);
-  if (mode && !reply.immediate_response) reply.mode_override = mode;
-  return reply;
+  return mode && !reply.immediate_response ? { ...reply, mode_override: mode } : reply;
 }
 
 export function replyToRequest(which: RequestReplyKind, decision: Decision, ctx: ReplyContext): ProcessingResponse {
@@ -68,19 +80,17 @@ export function replyToResponseHeaders(decision: Decision | null, responses: Res
   if (soft && q && (decision.action === 'allow' || decision.action === 'tag') && q.limit > 0 && q.limit - q.remaining >= soft.near * q.limit) {
     set.push(...rateLimitFields(q.policy, q.limit, q.windowS, q.remaining, q.resetS));
   }
-  if (set.length === 0 && removeHeader === null) return { response_headers: {} };
+  if (set.length === 0 && removeHeader === null) return CONTINUE.response_headers;
   return { response_headers: { response: { header_mutation: { set_headers: set, remove_headers: removeHeader === null ? [] : [removeHeader] } } } };
 }
 
 function allow(which: RequestReplyKind, decision: Decision, ctx: ReplyContext): ProcessingResponse {
   const set: HeaderValueOption[] = [];
-  const names = (shadowOnly: boolean) =>
-    [...new Set(decision.reasons.filter((r) => r.shadow === shadowOnly && !r.excused).map((r) => r.detector))].join(',');
   if (decision.action === 'tag' && ctx.responses.tagUpstream) {
-    set.push(header('x-vigil-action', 'tag'), header('x-vigil-detectors', names(false)));
+    set.push(header('x-vigil-action', 'tag'), header('x-vigil-detectors', detectorNames(decision, false)));
   }
   if (decision.shadowAction) {
-    set.push(header('x-vigil-shadow-action', decision.shadowAction), header('x-vigil-shadow-detectors', names(true)));
+    set.push(header('x-vigil-shadow-action', decision.shadowAction), header('x-vigil-shadow-detectors', detectorNames(decision, true)));
   }
   const degraded = decision.failOpen ?? decision.degraded;
   if (degraded) set.push(header('x-vigil-degraded', degraded));
@@ -91,6 +101,11 @@ function allow(which: RequestReplyKind, decision: Decision, ctx: ReplyContext): 
   const remove = ctx.spoofed.filter((h) => !set.some((s) => s.header?.key === h));
   if (set.length === 0 && remove.length === 0) return continueWith(which);
   return continueWith(which, { set_headers: set, remove_headers: remove });
+}
+
+/** The detectors behind a decision's shadowed (or enforced) reasons, once each, comma-separated. */
+function detectorNames(decision: Decision, shadowOnly: boolean): string {
+  return [...new Set(decision.reasons.filter((r) => r.shadow === shadowOnly && !r.excused).map((r) => r.detector))].join(',');
 }
 
 /** The IETF RateLimit-Policy and RateLimit fields (draft-ietf-httpapi-ratelimit-headers). */

@@ -1,6 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { ProtocolError } from '../errors.js';
 import type { HeaderMap, ProcessingRequest, ProcessingResponse, RequestCase, Struct } from './messages.js';
+import { CONTINUE } from './respond.js';
 
 /**
  * One ext_proc stream = one HTTP exchange. A per-direction state machine checks the order Envoy
@@ -164,7 +165,7 @@ export class ExchangeStream {
       case 'request_trailers':
         return this.session.requestTrailers(observe);
       case 'response_trailers':
-        return { [kind]: {} };
+        return CONTINUE.response_trailers;
       default:
         throw new ProtocolError('unknown-message', `unknown ProcessingRequest field ${String(kind)}`);
     }

@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { Tally } from './tally.js';
+import { TallyHistogram } from './tally-histogram.js';
 
 /**
  * vigil's metrics on an injected registry (house style, habit 9). Labels are low-cardinality only:
@@ -20,12 +21,13 @@ export function createMetrics(registry: Registry, opts: { exemplars?: boolean } 
       registry,
       opts.exemplars === true,
     ),
-    decisionSeconds: new Histogram({
-      name: 'vigil_decision_duration_seconds',
-      help: 'Time from request headers received to the reply written, store round trip included',
-      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25],
-      registers: r,
-    }),
+    /** Per request: a TallyHistogram (plain array increments, flushed to prom-client on scrape). */
+    decisionSeconds: new TallyHistogram(
+      'vigil_decision_duration_seconds',
+      'Time from request headers received to the reply written, store round trip included',
+      [0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25],
+      registry,
+    ),
     storeSeconds: new Histogram({
       name: 'vigil_store_duration_seconds',
       help: 'State store call latency (successful calls)',

@@ -10,6 +10,7 @@
  *   `*`         any one segment; a segment with `*` inside (`v*`, `*.js`) is a glob within the segment;
  *   `**`        as the last segment: zero or more further segments.
  */
+import { pathSegments } from '../request/endpoint.js';
 import type { Endpoint } from '../request/types.js';
 import { Fields } from './fields.js';
 
@@ -68,7 +69,7 @@ const HEADER = /^[a-z0-9!#$%&'*+.^_`|~-]+$/;
 const MAX_SEGMENTS = 64;
 
 export function matchEndpoint(rules: readonly EndpointRule[], endpoint: Endpoint): EndpointMatch {
-  const segments = endpoint.path === '/' ? [] : endpoint.path.slice(1).split('/');
+  const segments = pathSegments(endpoint.path);
   for (const rule of rules) {
     if (rule.methods && !rule.methods.includes(endpoint.method)) continue;
     const params = rule.match(segments);

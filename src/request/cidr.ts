@@ -1,17 +1,21 @@
 /**
  * IP ranges: CIDR parsing and matching for allowlists and trusted proxies, and the IP prefix a
  * request belongs to (the `ip-prefix` subject: /24 for IPv4, /48 for IPv6 by default). Addresses are
- * compared as 128-bit numbers (IPv4 as its own 32-bit space), so `10.0.0.0/8` never matches an IPv6
- * address and the other way round. Input addresses are the canonical forms client-ip.ts produces.
+ * compared as 32-bit words — one for IPv4, four for IPv6 — so `10.0.0.0/8` never matches an IPv6
+ * address and the other way round. A range is parsed and masked once, when the policy is compiled;
+ * a request's address is parsed once per check, with plain number arithmetic. Input addresses are
+ * the canonical forms client-ip.ts produces.
  */
-import { canonicalIp } from './client-ip.js';
+import { canonicalIp, formatGroups } from './client-ip.js';
 
 export interface Cidr {
   /** The text as written in the policy, for messages. */
   text: string;
   version: 4 | 6;
-  /** Network address, masked. */
-  network: bigint;
+  /** Network address, masked: one 32-bit word for IPv4, four for IPv6, most significant first. */
+  network: readonly number[];
+  /** The prefix's mask, word by word. */
+  mask: readonly number[];
   bits: number;
 }
 
@@ -30,53 +34,92 @@ export function parseCidr(text: string): Cidr | null {
     if (!/^\d{1,3}$/.test(b) || Number(b) > width) return null;
     bits = Number(b);
   }
-  const value = toBigInt(ip);
-  if (value === null) return null;
-  return { text, version, network: value & mask(width, bits), bits };
+  const words = toWords(ip);
+  if (words === null) return null;
+  const mask = maskWords(words.length, bits);
+  return { text, version, network: applyMask(words, mask), mask, bits };
 }
 
 export function cidrContains(cidr: Cidr, ip: string): boolean {
-  const version = ip.includes(':') ? 6 : 4;
-  if (version !== cidr.version) return false;
-  const value = toBigInt(ip);
-  if (value === null) return false;
-  return (value & mask(version === 4 ? 32 : 128, cidr.bits)) === cidr.network;
+  const words = toWords(ip);
+  return words !== null && inRange(cidr, words);
 }
 
+/** Whether any of the ranges holds `ip` (parsed once for all of them). */
 export function anyContains(cidrs: readonly Cidr[], ip: string): boolean {
-  for (const c of cidrs) if (cidrContains(c, ip)) return true;
+  if (cidrs.length === 0) return false;
+  const words = toWords(ip);
+  if (words === null) return false;
+  for (const c of cidrs) if (inRange(c, words)) return true;
   return false;
 }
 
 /** `203.0.113.0/24` for 203.0.113.7 (v4Bits 24), `2001:db8:1::/48` for an IPv6 address (v6Bits 48). */
 export function ipPrefix(ip: string, v4Bits = 24, v6Bits = 48): string {
-  const version = ip.includes(':') ? 6 : 4;
-  const value = toBigInt(ip);
-  if (value === null) return ip;
-  const width = version === 4 ? 32 : 128;
-  const bits = version === 4 ? v4Bits : v6Bits;
-  return `${fromBigInt(value & mask(width, bits), version)}/${bits}`;
+  const words = toWords(ip);
+  if (words === null) return ip;
+  const bits = words.length === 1 ? v4Bits : v6Bits;
+  return `${formatWords(applyMask(words, maskWords(words.length, bits)))}/${bits}`;
 }
 
-function mask(width: number, bits: number): bigint {
-  if (bits <= 0) return 0n;
-  const all = (1n << BigInt(width)) - 1n;
-  return all ^ ((1n << BigInt(width - bits)) - 1n);
-}
-
-/** Canonical IPv4 or IPv6 text → number; null for anything else (e.g. 'unknown'). */
-function toBigInt(ip: string): bigint | null {
-  if (!ip.includes(':')) {
-    const parts = ip.split('.');
-    if (parts.length !== 4) return null;
-    let v = 0n;
-    for (const p of parts) {
-      const n = Number(p);
-      if (!/^\d{1,3}$/.test(p) || n > 255) return null;
-      v = (v << 8n) | BigInt(n);
-    }
-    return v;
+function inRange(cidr: Cidr, words: readonly number[]): boolean {
+  if (words.length !== cidr.network.length) return false; // IPv4 against IPv6, or the other way round
+  for (let i = 0; i < words.length; i++) {
+    if ((words[i]! & cidr.mask[i]!) >>> 0 !== cidr.network[i]) return false;
   }
+  return true;
+}
+
+/** The mask of a /bits prefix over `count` 32-bit words. */
+function maskWords(count: number, bits: number): number[] {
+  const mask: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const b = bits - 32 * i;
+    mask.push(b >= 32 ? 0xffffffff : b <= 0 ? 0 : (0xffffffff << (32 - b)) >>> 0);
+  }
+  return mask;
+}
+
+function applyMask(words: readonly number[], mask: readonly number[]): number[] {
+  return words.map((w, i) => (w & mask[i]!) >>> 0);
+}
+
+/** Canonical IPv4 or IPv6 text → its 32-bit words; null for anything else (e.g. 'unknown'). */
+function toWords(ip: string): number[] | null {
+  if (!ip.includes(':')) {
+    const v4 = ipv4Word(ip);
+    return v4 === null ? null : [v4];
+  }
+  return ipv6Words(ip);
+}
+
+/** `a.b.c.d`, each part 1–3 decimal digits and at most 255, as one unsigned 32-bit number. */
+function ipv4Word(ip: string): number | null {
+  let value = 0;
+  let part = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i < ip.length; i++) {
+    const c = ip.charCodeAt(i);
+    if (c === 0x2e /* . */) {
+      if (digits === 0 || ++dots > 3) return null;
+      value = value * 256 + part;
+      part = 0;
+      digits = 0;
+    } else if (c >= 0x30 && c <= 0x39 && digits < 3) {
+      part = part * 10 + (c - 0x30);
+      digits++;
+      if (part > 255) return null;
+    } else {
+      return null;
+    }
+  }
+  if (dots !== 3 || digits === 0) return null;
+  return value * 256 + part;
+}
+
+/** Eight hex groups, `::` standing for a run of zero groups, as four 32-bit words. */
+function ipv6Words(ip: string): number[] | null {
   const halves = ip.split('::');
   if (halves.length > 2) return null;
   const head = halves[0] ? halves[0].split(':') : [];
@@ -84,17 +127,24 @@ function toBigInt(ip: string): bigint | null {
   const fill = halves.length === 2 ? 8 - head.length - tail.length : 0;
   const groups = [...head, ...new Array<string>(Math.max(0, fill)).fill('0'), ...tail];
   if (groups.length !== 8) return null;
-  let v = 0n;
-  for (const g of groups) {
-    if (!/^[0-9a-f]{1,4}$/i.test(g)) return null;
-    v = (v << 16n) | BigInt(parseInt(g, 16));
+  const words: number[] = [];
+  for (let i = 0; i < 8; i += 2) {
+    const hi = groups[i]!;
+    const lo = groups[i + 1]!;
+    if (!HEX_GROUP.test(hi) || !HEX_GROUP.test(lo)) return null;
+    words.push(parseInt(hi, 16) * 0x10000 + parseInt(lo, 16));
   }
-  return v;
+  return words;
 }
 
-function fromBigInt(v: bigint, version: 4 | 6): string {
-  if (version === 4) return [24n, 16n, 8n, 0n].map((s) => String((v >> s) & 255n)).join('.');
+const HEX_GROUP = /^[0-9a-f]{1,4}$/i;
+
+function formatWords(words: readonly number[]): string {
+  if (words.length === 1) {
+    const v = words[0]!;
+    return `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
+  }
   const groups: number[] = [];
-  for (let s = 112n; s >= 0n; s -= 16n) groups.push(Number((v >> s) & 0xffffn));
-  return canonicalIp(groups.map((g) => g.toString(16)).join(':')) ?? '';
+  for (const w of words) groups.push(w >>> 16, w & 0xffff);
+  return formatGroups(groups);
 }

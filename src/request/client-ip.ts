@@ -25,14 +25,14 @@ export const UNKNOWN_IP = 'unknown';
 
 /** Longest address text we try to parse: a bracketed IPv6 with zone id and port fits easily. */
 const MAX_ADDRESS_CHARS = 128;
+const PORT = /^\d{1,5}$/;
 
 export function resolveClientIp(
   headers: HeaderList,
   sourceAddress: string | undefined,
   cfg: Pick<IdentityConfig, 'clientIpSource' | 'trustedHops'> & Partial<Pick<IdentityConfig, 'trustedProxies'>>,
 ): string {
-  const fromSource = (): string => parseAddress(sourceAddress) ?? UNKNOWN_IP;
-  if (cfg.clientIpSource !== 'xff') return fromSource();
+  if (cfg.clientIpSource !== 'xff') return fromSource(sourceAddress);
 
   const entries = headers
     .all('x-forwarded-for')
@@ -40,10 +40,10 @@ export function resolveClientIp(
     .split(',')
     .map((e) => e.trim())
     .filter((e) => e !== '');
-  if (entries.length === 0) return fromSource();
+  if (entries.length === 0) return fromSource(sourceAddress);
   const trusted = cfg.trustedProxies ?? [];
   if (trusted.length > 0) {
-    const peer = fromSource();
+    const peer = fromSource(sourceAddress);
     if (!anyContains(trusted, peer)) return peer;
     for (let i = entries.length - 1; i >= 0; i--) {
       const ip = parseAddress(entries[i]);
@@ -54,7 +54,11 @@ export function resolveClientIp(
   }
   const hops = Number.isFinite(cfg.trustedHops) && cfg.trustedHops > 0 ? Math.floor(cfg.trustedHops) : 0;
   const chosen = entries[Math.max(0, entries.length - 1 - hops)];
-  return parseAddress(chosen) ?? fromSource();
+  return parseAddress(chosen) ?? fromSource(sourceAddress);
+}
+
+function fromSource(sourceAddress: string | undefined): string {
+  return parseAddress(sourceAddress) ?? UNKNOWN_IP;
 }
 
 /** Parses `ip`, `ip:port`, `[ipv6]` or `[ipv6]:port` into canonical form; null when not a valid IP. */
@@ -72,11 +76,11 @@ export function parseAddress(text: string | undefined): string | null {
     host = s.slice(1, close);
     if (isIP(host) !== 6) return null; // brackets are for IPv6 only
   } else {
-    const colons = s.split(':').length - 1;
-    if (colons === 1) {
-      const [h = '', port = ''] = s.split(':');
-      if (!/^\d{1,5}$/.test(port)) return null;
-      host = h;
+    const colon = s.indexOf(':');
+    if (colon >= 0 && s.indexOf(':', colon + 1) < 0) {
+      // One colon: host:port (an IPv6 address has at least two).
+      if (!PORT.test(s.slice(colon + 1))) return null;
+      host = s.slice(0, colon);
     } else {
       host = s;
     }
@@ -133,7 +137,11 @@ function canonicalIpv6(host: string): string | null {
     groups = [...all, ...tailGroups];
   }
   if (groups.length !== 8) return null;
+  return formatGroups(groups);
+}
 
+/** Canonical text of an IPv6 address given as its eight 16-bit groups. */
+export function formatGroups(groups: readonly number[]): string {
   // IPv4-mapped (::ffff:a.b.c.d, in either notation) is the IPv4 client on a dual-stack socket.
   if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) {
     const hi = groups[6] ?? 0;
@@ -144,7 +152,7 @@ function canonicalIpv6(host: string): string | null {
 }
 
 /** RFC 5952: lower-case hex, no leading zeros, the longest (first on a tie) run of ≥ 2 zero groups as "::". */
-function formatIpv6(groups: number[]): string {
+function formatIpv6(groups: readonly number[]): string {
   let bestStart = -1;
   let bestLen = 0;
   for (let i = 0; i < groups.length; ) {

@@ -51,6 +51,7 @@ function resolveAuthority(headers: HeaderList): string {
 }
 
 export function parseContentLength(headers: HeaderList): number | null {
+  if (headers.get('content-length') === undefined) return null;
   const parts = headers
     .all('content-length')
     .flatMap((v) => v.split(','))

@@ -9,32 +9,38 @@
 
 import type { HeaderMap } from '../extproc/messages.js';
 
-/** An ordered multi-map of headers; names are lower-cased on construction and lookup. */
+/**
+ * An ordered multi-map of headers; names are lower-cased on construction and lookup. A value may be
+ * given as its bytes: it is decoded (latin1, as above) the first time it is read, so the headers
+ * nothing reads (most of a request's) are never turned into strings.
+ */
 export class HeaderList {
-  private readonly list: ReadonlyArray<readonly [string, string]>;
-  /** First value per name; later values of repeated names live in `more` (rare, so not paid for per header). */
-  private readonly first = new Map<string, string>();
-  private more: Map<string, string[]> | undefined;
+  private readonly keys: string[] = [];
+  private readonly values: Array<string | Buffer> = [];
+  /** Index of the first value per name; later values of repeated names live in `more` (rare, so not paid for per header). */
+  private readonly first = new Map<string, number>();
+  private more: Map<string, number[]> | undefined;
 
-  constructor(pairs: ReadonlyArray<readonly [name: string, value: string]>) {
-    const list: Array<readonly [string, string]> = [];
+  constructor(pairs: ReadonlyArray<readonly [name: string, value: string | Buffer]>) {
     for (const [rawName, value] of pairs) {
       const name = rawName.toLowerCase();
-      list.push([name, value]);
-      if (!this.first.has(name)) this.first.set(name, value);
+      const at = this.keys.length;
+      this.keys.push(name);
+      this.values.push(value);
+      if (!this.first.has(name)) this.first.set(name, at);
       else {
         this.more ??= new Map();
-        const values = this.more.get(name);
-        if (values) values.push(value);
-        else this.more.set(name, [value]);
+        const indexes = this.more.get(name);
+        if (indexes) indexes.push(at);
+        else this.more.set(name, [at]);
       }
     }
-    this.list = list;
   }
 
   /** The first value of `name`, or undefined. */
   get(name: string): string | undefined {
-    return this.first.get(name.toLowerCase());
+    const at = this.first.get(name.toLowerCase());
+    return at === undefined ? undefined : this.value(at);
   }
 
   /** Every value of `name`, in arrival order (empty when absent). */
@@ -42,7 +48,9 @@ export class HeaderList {
     const key = name.toLowerCase();
     const head = this.first.get(key);
     if (head === undefined) return [];
-    return [head, ...(this.more?.get(key) ?? [])];
+    const out = [this.value(head)];
+    for (const at of this.more?.get(key) ?? []) out.push(this.value(at));
+    return out;
   }
 
   /** The distinct header names, in order of first arrival. */
@@ -52,11 +60,19 @@ export class HeaderList {
 
   /** Every [name, value] pair, in arrival order. */
   entries(): Array<[string, string]> {
-    return this.list.map(([n, v]) => [n, v]);
+    return this.keys.map((name, at) => [name, this.value(at)]);
   }
 
   get size(): number {
-    return this.list.length;
+    return this.keys.length;
+  }
+
+  private value(at: number): string {
+    const v = this.values[at]!;
+    if (typeof v === 'string') return v;
+    const text = v.toString('latin1');
+    this.values[at] = text;
+    return text;
   }
 }
 
@@ -76,7 +92,7 @@ export interface DecodedHeaders {
 /** Decodes an ext_proc HeaderMap into a HeaderList, applying size limits. Never throws. */
 export function decodeHeaderMap(map: HeaderMap | undefined, limits: HeaderLimits): DecodedHeaders {
   const problems: string[] = [];
-  const pairs: Array<[string, string]> = [];
+  const pairs: Array<[string, Buffer]> = [];
   const entries = Array.isArray(map?.headers) ? map.headers : [];
   const maxBytes = Math.max(0, Math.floor(limits.maxValueBytes));
   const maxHeaders = Math.max(0, Math.floor(limits.maxHeaders));
@@ -98,14 +114,11 @@ export function decodeHeaderMap(map: HeaderMap | undefined, limits: HeaderLimits
       name = name.slice(0, maxBytes);
     }
     const bytes = valueBytes(entry?.raw_value, entry?.value);
-    let value: string;
     if (bytes.length > maxBytes) {
       problems.push(`header ${describeName(name)} value truncated from ${bytes.length} to ${maxBytes} bytes`);
-      value = bytes.subarray(0, maxBytes).toString('latin1');
-    } else {
-      value = bytes.toString('latin1');
     }
-    pairs.push([name, value]);
+    // Decoded by the HeaderList when something reads it.
+    pairs.push([name, bytes.length > maxBytes ? bytes.subarray(0, maxBytes) : bytes]);
   }
   return { headers: new HeaderList(pairs), problems };
 }
@@ -115,8 +128,10 @@ function valueBytes(raw: Uint8Array | undefined, value: string | undefined): Buf
     return Buffer.isBuffer(raw) ? raw : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
   }
   if (typeof value === 'string' && value.length > 0) return Buffer.from(value, 'utf8');
-  return Buffer.alloc(0);
+  return NO_BYTES;
 }
+
+const NO_BYTES = Buffer.alloc(0);
 
 /** A header name safe to put in a problem message: printable ASCII only, at most 64 chars. */
 function describeName(name: string): string {

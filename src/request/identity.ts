@@ -19,7 +19,7 @@
 
 import type { HeaderList } from './headers.js';
 import type { Pseudonymizer } from './keyed-hash.js';
-import type { Identity, IdentityConfig, IdentityKind, VerifiedClaims } from './types.js';
+import type { Identity, IdentityConfig, VerifiedClaims } from './types.js';
 
 export const MAX_JWT_PAYLOAD_CHARS = 16 * 1024;
 export const MAX_CREDENTIAL_CHARS = 4096;
@@ -38,8 +38,8 @@ export function resolveIdentity(
   cfg: IdentityConfig,
   pseudonymize: Pseudonymizer,
 ): ResolvedIdentity {
-  const order: IdentityKind[] = [...cfg.order.filter((k) => k !== 'ip'), 'ip'];
-  for (const kind of order) {
+  // 'ip' is the fallback after the loop wherever cfg.order lists it, so the loop passes over it.
+  for (const kind of cfg.order) {
     switch (kind) {
       case 'jwt': {
         const jwt = readJwtPayload(headers, cfg);
@@ -91,6 +91,7 @@ interface JwtPayload {
 }
 
 function readJwtPayload(headers: HeaderList, cfg: IdentityConfig): JwtPayload | null {
+  if (headers.get(cfg.jwtPayloadHeader) === undefined) return null;
   const values = headers.all(cfg.jwtPayloadHeader).map((v) => v.trim());
   const first = values[0];
   if (first === undefined || first === '' || first.length > MAX_JWT_PAYLOAD_CHARS) return null;
