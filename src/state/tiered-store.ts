@@ -37,7 +37,7 @@ import { isDetectorState, type Batch, type BatchResult, type LiftedPenalty, type
 export interface TierOptions {
   /** Interval between syncs, on vigil's clock. */
   syncMs: number;
-  /** Subjects held in the tier. Default 100_000. */
+  /** Subjects held in the tier. Default 20_000 (about 10 KB of RSS each, docs/performance-notes.md). */
   maxSubjects?: number;
   /** A sync with no answer after this long (wall clock) is abandoned. Default 2000 ms. */
   deadlineMs?: number;
@@ -106,7 +106,7 @@ export class TieredStore implements StateStore {
   ) {
     this.kind = shared.kind;
     this.syncMs = Math.max(1, opts.syncMs);
-    this.maxSubjects = Math.max(1, opts.maxSubjects ?? 100_000);
+    this.maxSubjects = Math.max(1, opts.maxSubjects ?? 20_000);
     this.deadlineMs = opts.deadlineMs ?? 2000;
     this.maxBackoffMs = opts.maxBackoffMs ?? 5000;
     this.maxPerSync = Math.max(1, opts.maxPerSync ?? 10_000);
