@@ -1,20 +1,22 @@
 /**
- * RedisStore: the StateStore on Redis through ioredis, one EVALSHA per batch, all batches of a `run`
- * in one pipeline (one round trip). The Lua lives in src/state/lua/ (headers list KEYS and ARGV):
- * the batch script is prelude + rate + count + distinct + penalty + escalation + credit + batch, the
- * population script is prelude + population, liftPenalty's prelude + penalty + lift and
- * confirmStepUp's prelude + penalty + credit + confirm. Every key a script touches is passed in KEYS
- * and hash-tagged by subject. listPenalties and inspect (admin, off the request path) are plain
- * commands: SCAN, then pipelined reads.
+ * RedisStore: the shared store on Redis (or a Redis Cluster) through ioredis. Its main call is `sync`,
+ * the in-process tier's round trip (tiered-store.ts): one `vigil_sync` FCALL per subject, pipelined per
+ * node, plus the penalty events (redis-sync.ts has the wire format). `run` executes batches directly
+ * (one `vigil_batch` FCALL per batch): the reference the contract suite holds the memory store to.
+ * The Lua lives in src/state/lua/ (headers list KEYS and ARGV) and forms one function library
+ * (vigilLibrary): the helpers once, then vigil_batch, vigil_sync, vigil_population, vigil_lift and
+ * vigil_confirm. Every key a function touches is passed in KEYS and hash-tagged by subject.
+ * listPenalties and inspect (admin, off the request path) are plain commands: SCAN of every master,
+ * then pipelined reads.
  *
- * Scripts are registered with defineCommand and loaded with SCRIPT LOAD whenever the connection
- * becomes ready; ioredis sends EVALSHA, and on NOSCRIPT (SCRIPT FLUSH, a restarted Redis) it resends
- * the script with EVAL, so the store survives both without help.
+ * The library is loaded (FUNCTION LOAD REPLACE, on every master) whenever the connection becomes
+ * ready, and again when a call meets "function not found" (FUNCTION FLUSH, a restarted Redis).
  *
  * Connection policy for a sidecar (createRedisStore): no offline queue and no per-request retries, so
- * calls fail at once while Redis is away (the caller fails open); reconnection forever with a capped
- * exponential backoff, so Redis going away and coming back needs no restart; an 'error' listener so
- * ioredis never throws unhandled. Every failure reaches the caller as StoreUnavailableError.
+ * calls fail at once while Redis is away (the tier keeps the changes); reconnection forever with a
+ * capped exponential backoff, so Redis going away and coming back needs no restart; an 'error'
+ * listener so ioredis never throws unhandled. Every failure reaches the caller as
+ * StoreUnavailableError.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -22,8 +24,8 @@ import { Cluster, Redis, type ChainableCommander, type RedisOptions } from 'iore
 import { isCluster, pipelined, type Connection, type Queued } from './redis-pipeline.js';
 import { StoreUnavailableError } from '../errors.js';
 import { luaDir } from '../paths.js';
-import { EVENTS_KEPT, FIRST_CURSOR, type PenaltyEvent, type SubjectDelta, type SubjectSnapshot, type SyncResult } from './delta.js';
-import { decodeRedisHll } from './redis-hll.js';
+import { EVENTS_KEPT, FIRST_CURSOR, type SubjectDelta, type SyncResult } from './delta.js';
+import { EVENTS_KEY, EVENTS_TTL_MS, eventFields, parseEvents, parsePenalty, parseSnapshot, syncArgs, ttlArg, type Arg } from './redis-sync.js';
 import { DEFAULT_MAX_EMPTY, DEFAULT_PER_AT_LEAST, PENALTY_ORDER, isDetectorState } from './store.js';
 import type {
   Batch,
@@ -38,17 +40,8 @@ import type {
   SubjectState,
 } from './store.js';
 
-type Arg = string | number;
-
 /** SCAN's COUNT hint for the admin scans (listPenalties, inspect). */
 const SCAN_COUNT = 1000;
-
-/** Defaults of the optional op and rule fields (store.ts); memory-store.ts uses the same. */
-
-/** Durations go to PEXPIRE as positive whole milliseconds, rounded up (memory-store.ts does the same). */
-function ttlArg(ms: number): number {
-  return Math.max(1, Math.ceil(ms));
-}
 
 /** Reads and concatenates Lua files from src/state/lua, in order. */
 export function loadLua(...files: string[]): string {
@@ -440,47 +433,6 @@ function keyOf(subject: string, name: string): string {
   return `vigil:{${subject}}:${name}`;
 }
 
-/**
- * The penalty events every replica reads at its sync (delta.ts PenaltyEvent): a capped stream in a slot
- * of its own, kept a day after the last event.
- */
-const EVENTS_KEY = 'vigil:{events}:penalties';
-const EVENTS_TTL_MS = 86_400_000;
-
-function eventFields(subject: string, p: Penalty | null): Arg[] {
-  if (!p) return ['s', subject, 'lift', 1];
-  return ['s', subject, 'a', p.action, 'u', p.untilMs, 'd', p.detector, 'c', p.score, 'i', p.sinceMs, 'l', p.level];
-}
-
-/** XRANGE's entries as events, and the last entry's id. */
-function parseEvents(reply: unknown): { events: PenaltyEvent[]; last: string | null } {
-  const events: PenaltyEvent[] = [];
-  let last: string | null = null;
-  if (!Array.isArray(reply)) return { events, last };
-  for (const entry of reply as Array<[string, string[]]>) {
-    const [id, list] = entry;
-    last = id;
-    const f = new Map<string, string>();
-    for (let i = 0; i + 1 < list.length; i += 2) f.set(list[i]!, list[i + 1]!);
-    const subject = f.get('s');
-    if (subject === undefined) continue;
-    const action = f.get('a');
-    if (f.has('lift') || action === undefined || !PENALTY_ORDER.includes(action as PenaltyAction)) {
-      const detector = f.get('d');
-      events.push({ subject, penalty: null, ...(detector !== undefined ? { detector } : {}) });
-      continue;
-    }
-    events.push({
-      subject,
-      penalty: {
-        action: action as PenaltyAction, untilMs: Number(f.get('u')), detector: f.get('d') ?? '', score: Number(f.get('c')),
-        sinceMs: Number(f.get('i')), level: Number(f.get('l') ?? 0),
-      },
-    });
-  }
-  return { events, last };
-}
-
 /** The penalty hash's fields, in penalty.lua's order. */
 const PENALTY_FIELDS = ['action', 'until', 'detector', 'score', 'since', 'level'] as const;
 
@@ -497,19 +449,6 @@ function penaltyOf(raw: (string | null)[], nowMs: number): Penalty | null {
     score: Number(score ?? NaN),
     sinceMs: Number(since ?? NaN),
     level: level == null ? 0 : Number(level),
-  };
-}
-
-/** The six penalty fields of a script reply from index `at` (penalty.lua's penalty_fields). */
-function parsePenalty(r: string[], at: number): Penalty | null {
-  if (r[at] === '') return null;
-  return {
-    action: r[at] as PenaltyAction,
-    untilMs: Number(r[at + 1]),
-    detector: r[at + 2]!,
-    score: Number(r[at + 3]),
-    sinceMs: Number(r[at + 4]),
-    level: Number(r[at + 5]),
   };
 }
 
@@ -627,76 +566,6 @@ export function vigilLibrary(): string {
     fn('vigil_lift', 'lift.lua'),
     fn('vigil_confirm', 'confirm.lua'),
   ].join('\n');
-}
-
-/** KEYS and ARGV of one `vigil_sync` call (lua/sync.lua's header). */
-function syncArgs(d: SubjectDelta, nowMs: number): [string[], Arg[]] {
-  const prefix = `vigil:{${d.subject}}`;
-  const keys = [`${prefix}:penalty`, `${prefix}:strikes`, `${prefix}:credit`];
-  const index = new Map<string, number>();
-  const keyIndex = (key: string): number => {
-    let i = index.get(key);
-    if (i === undefined) {
-      keys.push(key);
-      i = keys.length;
-      index.set(key, i);
-    }
-    return i;
-  };
-  const packed: Record<string, unknown> = {};
-  if (d.rates.length > 0) {
-    packed.r = d.rates.map((g) => {
-      const o = g.op;
-      return [
-        keyIndex(`${prefix}:rate:${g.name}`), o.bucketMs, o.alpha, g.by, o.priorMean, o.priorVariance, o.priorWeight,
-        o.varianceFloor, o.minCount, o.clampZ, ttlArg(o.ttlMs), o.maxEmpty ?? DEFAULT_MAX_EMPTY, o.skipLongGaps ? 1 : 0, g.atMs, g.lastMs,
-      ];
-    });
-  }
-  if (d.counts.size > 0) packed.c = [...d.counts].map(([suffix, c]) => [keyIndex(`${prefix}:${suffix}`), c.by, ttlArg(c.windowMs * 2)]);
-  if (d.hlls.size > 0) packed.h = [...d.hlls].map(([suffix, h]) => [keyIndex(`${prefix}:${suffix}`), ttlArg(h.windowMs * 2), ...h.members]);
-  const p = d.penalty;
-  if (p) packed.p = [p.action, p.untilMs, p.detector, p.score, p.sinceMs, p.level];
-  if (d.strikes) packed.s = [d.strikes.n, d.strikes.last, d.strikes.w];
-  if (d.creditUntilMs > 0) packed.k = d.creditUntilMs;
-  if (d.clearedSinceMs >= 0) packed.x = d.clearedSinceMs;
-  return [keys, [nowMs, JSON.stringify(packed)]];
-}
-
-/** A `vigil_sync` reply (Buffers) as the snapshot of the delta's keys. */
-function parseSnapshot(d: SubjectDelta, reply: unknown, nowMs: number): SubjectSnapshot {
-  if (!Array.isArray(reply) || !reply.every((x) => Buffer.isBuffer(x))) {
-    throw new StoreUnavailableError('error', 'redis: unexpected vigil_sync reply');
-  }
-  const r = reply as Buffer[];
-  const text = (i: number): string => r[i]?.toString('latin1') ?? '';
-  const head = Array.from({ length: 6 }, (_, i) => text(i));
-  const penalty = parsePenalty(head, 0);
-  const strikes = text(6) === '' ? null : { n: Number(text(6)), last: Number(text(7)), w: Number(text(8)) };
-  const snap: SubjectSnapshot = {
-    subject: d.subject,
-    penalty: penalty && penalty.untilMs > nowMs ? penalty : null,
-    strikes,
-    creditUntilMs: Number(text(9)),
-    rates: new Map(),
-    counts: new Map(),
-    hlls: new Map(),
-  };
-  // Keys come back in the order syncArgs put them in KEYS: rates (each name once), counts, hlls.
-  let at = 10;
-  for (const g of d.rates) {
-    if (snap.rates.has(g.name)) continue;
-    const f = Array.from({ length: 6 }, (_, i) => text(at + i));
-    at += 6;
-    snap.rates.set(g.name, f[0] === '' ? null : { b: Number(f[0]), c: Number(f[1]), m: Number(f[2]), v: Number(f[3]), n: Number(f[4]), x: f[5] === '' ? nowMs + ttlArg(g.op.ttlMs) : Number(f[5]) });
-  }
-  for (const suffix of d.counts.keys()) snap.counts.set(suffix, Number(text(at++)));
-  for (const suffix of d.hlls.keys()) {
-    const raw = r[at++];
-    snap.hlls.set(suffix, raw && raw.length > 0 ? decodeRedisHll(raw) : null);
-  }
-  if (at !== r.length) throw new StoreUnavailableError('error', `redis: vigil_sync reply has ${r.length} fields, expected ${at}`);
-  return snap;
 }
 
 function strings(reply: unknown, min: number): string[] {

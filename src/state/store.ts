@@ -3,9 +3,9 @@
  * answers for the same calls and clock; test/state/contract.test.ts runs one suite against both.
  *
  * The unit of work is a Batch: every op of one *subject* (an identity pseudonym, an IP, a username…),
- * executed atomically. `run` executes any number of batches in ONE round trip to the store (one
- * EVALSHA per batch, pipelined), which is how vigil keeps its budget of one Redis round trip per
- * ext_proc message. All keys of a batch share the subject's hash tag, so a batch is Redis-Cluster-safe:
+ * executed atomically. `run` executes any number of batches in one call (in process for the memory
+ * store and the tier; one pipelined round trip of `vigil_batch` FCALLs for RedisStore). All keys of a
+ * batch share the subject's hash tag, so a batch is Redis-Cluster-safe:
  *   vigil:{<subject>}:penalty           active penalty (hash)
  *   vigil:{<subject>}:strikes           offences for escalation (hash: n, last, w), see Escalation
  *   vigil:{<subject>}:credit            step-up credit: absolute expiry ms (string), see StepUp

@@ -224,7 +224,7 @@ export class TieredStore implements StateStore {
       this.failures = 0;
       this.nextAttemptMs = -Infinity;
       this.lastOkAtMs = nowMs;
-      this.evict(nowMs);
+      this.evict();
       this.opts.onSync?.(report);
     } catch (err) {
       const timedOut = (err as { timeout?: boolean }).timeout === true;
@@ -250,7 +250,7 @@ export class TieredStore implements StateStore {
     report.ok = false;
     report.failure = failure;
     if (error !== undefined) report.error = error;
-    report.dropped += this.evict(nowMs);
+    report.dropped += this.evict();
     this.opts.onSync?.(report);
   }
 
@@ -285,7 +285,7 @@ export class TieredStore implements StateStore {
   }
 
   /** Drops least recently used subjects beyond maxSubjects; returns how many lost unsent changes. */
-  private evict(nowMs: number): number {
+  private evict(): number {
     let over = this.entries.size - this.maxSubjects;
     if (over <= 0) return 0;
     const pressure = this.entries.size >= 2 * this.maxSubjects;
@@ -298,7 +298,6 @@ export class TieredStore implements StateStore {
       this.forget(subject, e);
       over--;
     }
-    void nowMs;
     return lost;
   }
 
@@ -309,7 +308,7 @@ export class TieredStore implements StateStore {
   }
 
   /** The subject's entry, most recently used now. */
-  private touch(subject: string, nowMs: number): Entry {
+  private touch(subject: string): Entry {
     let e = this.entries.get(subject);
     if (e) {
       this.entries.delete(subject);
@@ -321,13 +320,12 @@ export class TieredStore implements StateStore {
     if (e.syncedAtMs < this.lastSyncAtMs || e.syncedAtMs === -Infinity) {
       if (!e.inflight) this.earlyWanted = true;
     }
-    void nowMs;
     return e;
   }
 
   /** Adds one batch's changes (and its result's penalty, strikes and credit) to the subject's delta. */
   private record(batch: Batch, result: BatchResult, nowMs: number): void {
-    const e = this.touch(batch.subject, nowMs);
+    const e = this.touch(batch.subject);
     const d = (e.pending ??= emptyDelta(batch.subject));
     const prefix = `vigil:{${batch.subject}}`;
     for (const op of batch.ops) {
@@ -399,7 +397,7 @@ export class TieredStore implements StateStore {
   async confirmStepUp(subject: string, creditMs: number, nowMs: number): Promise<boolean> {
     const cleared = await this.local.confirmStepUp(subject, creditMs, nowMs);
     if (cleared) {
-      const e = this.touch(subject, nowMs);
+      const e = this.touch(subject);
       const d = (e.pending ??= emptyDelta(subject));
       d.clearedSinceMs = nowMs;
       if (d.penalty?.action === 'challenge') d.penalty = null;
