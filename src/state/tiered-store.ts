@@ -30,7 +30,7 @@
  * Admin calls (list, inspect, lift) flush first and then go to the shared store; lift and the
  * upstream's step-up confirmation also apply to the tier at once.
  */
-import { FIRST_CURSOR, concatDeltas, emptyDelta, lastGroup, strongerPenalty, type PenaltyEvent, type SubjectDelta } from './delta.js';
+import { FIRST_CURSOR, concatDeltas, emptyDelta, lastGroup, strongerPenalty, type PenaltyEvent, type SubjectDelta, type SubjectSnapshot } from './delta.js';
 import { MemoryStore } from './memory-store.js';
 import { isDetectorState, type Batch, type BatchResult, type LiftedPenalty, type ListedPenalty, type PopulationStats, type SharedStore, type StateStore, type SubjectState } from './store.js';
 
@@ -211,7 +211,9 @@ export class TieredStore implements StateStore {
         }
         e.inflight = null;
         this.local.importSnapshot(snap, d, this.latestMs);
-        if (e.pending) this.local.applyDelta(e.pending, this.latestMs);
+        // Changes made since the sync was sent go again on top of what was imported; keys it did not
+        // carry were not replaced, so they hold those changes already.
+        if (e.pending) this.local.applyDelta(importedPart(e.pending, snap), this.latestMs);
         e.syncedAtMs = nowMs;
         // Window keys come and go (a new one per window): forget those the tier no longer holds.
         for (const key of e.keys) if (!this.local.has(key)) e.keys.delete(key);
@@ -427,6 +429,14 @@ export class TieredStore implements StateStore {
     await this.local.close();
     await this.shared.close();
   }
+}
+
+/** The part of `d` on keys the snapshot replaced (penalty, strikes, credit and clears always are). */
+function importedPart(d: SubjectDelta, snap: SubjectSnapshot): SubjectDelta {
+  const out: SubjectDelta = { ...d, rates: d.rates.filter((g) => snap.rates.has(g.name)), counts: new Map(), hlls: new Map() };
+  for (const [suffix, c] of d.counts) if (snap.counts.has(suffix)) out.counts.set(suffix, c);
+  for (const [suffix, h] of d.hlls) if (snap.hlls.has(suffix)) out.hlls.set(suffix, h);
+  return out;
 }
 
 function addCount(d: SubjectDelta, e: Entry, prefix: string, name: string, w: number, windowMs: number, by: number, nowMs: number): void {

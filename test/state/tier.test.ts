@@ -130,6 +130,32 @@ describe('TieredStore over Redis', () => {
         await tier.close();
       });
 
+      it('changes made while a sync is in flight count once, on keys the sync carried and on new ones', async () => {
+        await flushAll();
+        const tier = tierOver(await sharedOf());
+        const embedded = new MemoryStore();
+        const both = async (batches: Batch[][], at: number) => {
+          // Started together: the first one's early sync is still in flight while the others are recorded.
+          const got = await Promise.all(batches.map((b) => tier.run(b, at)));
+          const want: BatchResult[][] = [];
+          for (const b of batches) want.push(await embedded.run(b, at));
+          assert.deepEqual(got, want, `at +${at - T0}`);
+        };
+        const old = (by = 1): Batch => ({ subject: 'f', ops: [countOp({ by }), rateOp()] });
+        const fresh = (by = 1): Batch => ({ subject: 'f', ops: [countOp({ name: 'fresh', by }), rateOp({ name: 'fresh-rate' })] });
+        const settle = () => new Promise((r) => setImmediate(r));
+        await both([[old()], [old(), fresh()], [fresh()]], T0);
+        // The in-flight sync has landed (and no other is due yet): read what the tier holds now.
+        await settle();
+        await both([[old(0), fresh(0)]], T0);
+        await both([[old(), fresh(2)], [fresh(3)]], T0 + 30);
+        await settle();
+        await both([[old(0), fresh(0)]], T0 + 30);
+        await tier.flush(T0 + 31);
+        await both([[old(0), fresh(0)]], T0 + 32);
+        await tier.close();
+      });
+
       it('two replicas: counts add, distinct members merge, and each sees the sum after its next sync', async () => {
         await flushAll();
         const shared = await sharedOf();
