@@ -5,9 +5,10 @@
  * Latency percentiles and the steady-state rate are computed here from --log-file (start µs, HTTP
  * status, µs to end of response), after dropping the first `dropMs` of the run.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { PROCESS_METHOD } from '../src/extproc/proto.js';
+import { runChild } from './child.js';
 import { percentile } from './stats.js';
 
 export interface LoadSpec {
@@ -67,17 +68,6 @@ export function h2loadArgs(spec: LoadSpec): string[] {
   return [...spec.pin, ...args];
 }
 
-function run(argv: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 function count(text: string, re: RegExp): number {
   const m = re.exec(text);
@@ -87,7 +77,7 @@ function count(text: string, re: RegExp): number {
 export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
   rmSync(spec.logFile, { force: true });
   const argv = h2loadArgs(spec);
-  const { code, stdout, stderr } = await run(argv);
+  const { code, stdout, stderr } = await runChild(argv);
   if (code !== 0) throw new Error(`h2load exited with ${code}: ${argv.join(' ')}\n${stdout}\n${stderr}`);
   const done = count(stdout, /requests: \d+ total, \d+ started, (\d+) done/);
   const succeeded = count(stdout, /(\d+) succeeded/);
