@@ -24,6 +24,7 @@ import { MemoryStore } from './state/memory-store.js';
 import { RedisStore, createRedisStore } from './state/redis-store.js';
 import type { SharedStore, StateStore } from './state/store.js';
 import { TieredStore, type SyncReport } from './state/tiered-store.js';
+import { readGrpcTls, redisTlsOptions } from './tls-files.js';
 
 export interface StartOptions {
   settings: Settings;
@@ -87,7 +88,7 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
   }
   const pseudonymize = createPseudonymizer(secret);
 
-  const inner: SharedStore = opts.store ?? (settings.redisUrl ? createRedisStore(settings.redisUrl, { cluster: settings.redisCluster }) : new MemoryStore());
+  const inner: SharedStore = opts.store ?? (settings.redisUrl ? createRedisStore(settings.redisUrl, { cluster: settings.redisCluster, ...(settings.redisTls ? { tls: redisTlsOptions(settings.redisTls) } : {}) }) : new MemoryStore());
   if (inner instanceof RedisStore) {
     // Serve either way (decisions come from the in-process tier until Redis answers), but say so once.
     await inner.ready(2000).catch((err: Error) => logger.warn({ err: err.message }, 'Redis is not reachable yet: deciding from this replica alone until it is'));
@@ -125,6 +126,7 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
       maxBodyBytes: settings.maxBodyBytes,
       maxMessageBytes: settings.maxMessageBytes,
       connectionPingMs: settings.connectionPingMs,
+      ...(settings.grpcTls ? { tls: readGrpcTls(settings.grpcTls) } : {}),
     },
     handler,
     metrics,
@@ -192,6 +194,7 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
     logger.info(
       {
         grpc: `${settings.grpcAddress.host}:${grpcPort}`,
+        grpcTls: settings.grpcTls ? 'mtls' : 'plaintext',
         admin: `${settings.adminAddress.host}:${admin.port}`,
         store: store.kind,
         shadowMode: settings.shadowMode,

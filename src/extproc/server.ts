@@ -16,6 +16,12 @@ export interface ExtProcServerOptions {
   maxMessageBytes: number;
   /** Ping period of each HTTP/2 connection; one that misses a ping is closed and counted (connections.ts). 0 = off. */
   connectionPingMs?: number;
+  /**
+   * mTLS (PEM): the server's certificate chain and key, and the CA bundle clients must present a
+   * certificate from (checkClientCertificate: a client without one, or with one from another CA, fails
+   * the handshake). Unset = plaintext, which settings allow only on loopback unless told otherwise.
+   */
+  tls?: { cert: Buffer; key: Buffer; clientCa: Buffer };
 }
 
 type ServingStatus = 'SERVING' | 'NOT_SERVING';
@@ -80,8 +86,12 @@ export class ExtProcServer {
 
   async start(): Promise<number> {
     const address = formatAddress({ host: this.options.host, port: this.options.port });
+    const tls = this.options.tls;
+    const credentials = tls
+      ? grpc.ServerCredentials.createSsl(tls.clientCa, [{ cert_chain: tls.cert, private_key: tls.key }], true)
+      : grpc.ServerCredentials.createInsecure();
     this.port = await new Promise<number>((resolve, reject) =>
-      this.server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
+      this.server.bindAsync(address, credentials, (err, port) => (err ? reject(err) : resolve(port))),
     );
     for (const h of http2ServersOf(this.server)) this.connections.attach(h);
     this.setStatus('SERVING');

@@ -20,6 +20,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { ConnectionOptions } from 'node:tls';
 import { Cluster, Redis, type ChainableCommander, type RedisOptions } from 'ioredis';
 import { isCluster, pipelined, type Connection, type Queued } from './redis-pipeline.js';
 import { StoreUnavailableError } from '../errors.js';
@@ -55,6 +56,8 @@ export interface RedisStoreOptions {
   commandTimeoutMs?: number;
   /** Cap of the reconnect backoff. Default 2000 ms. */
   maxReconnectDelayMs?: number;
+  /** tls.connect options for a rediss:// URL (CA, client certificate and key: src/tls-files.ts). */
+  tls?: ConnectionOptions;
 }
 
 /** The ioredis options a sidecar wants (see the file header). */
@@ -73,11 +76,11 @@ export function sidecarRedisOptions(opts: RedisStoreOptions = {}): RedisOptions 
 /**
  * A RedisStore on its own connection to `url` (redis://host:port/db), with sidecarRedisOptions; with
  * `cluster`, a Redis Cluster client seeded from the URL's host and port (its other nodes are found
- * from the cluster itself).
+ * from the cluster itself). With rediss://, `tls` goes to every connection (each cluster node's too).
  */
 export function createRedisStore(url: string, opts: RedisStoreOptions & { cluster?: boolean } = {}): RedisStore {
   const options = sidecarRedisOptions(opts);
-  if (!opts.cluster) return new RedisStore(new Redis(url, options));
+  if (!opts.cluster) return new RedisStore(new Redis(url, opts.tls ? { ...options, tls: opts.tls } : options));
   const u = new URL(url);
   // The node connections queue while they connect (ioredis asks a node for the slot map before it is
   // connected); the cluster itself refuses commands while it is not ready.
@@ -87,7 +90,7 @@ export function createRedisStore(url: string, opts: RedisStoreOptions & { cluste
   const redisOptions: RedisOptions = { ...nodeOptions };
   if (u.password) redisOptions.password = decodeURIComponent(u.password);
   if (u.username) redisOptions.username = decodeURIComponent(u.username);
-  if (u.protocol === 'rediss:') redisOptions.tls = {};
+  if (u.protocol === 'rediss:') redisOptions.tls = opts.tls ?? {};
   return new RedisStore(
     new Cluster([{ host: u.hostname, port: Number(u.port || 6379) }], {
       redisOptions,
