@@ -19,7 +19,7 @@ export interface TestPki {
   dir: string;
   /** The CA's certificate (ca.cert) and key. */
   ca: Pair;
-  /** CN=localhost, subjectAltName IP:127.0.0.1, DNS:localhost; signed by `ca`. */
+  /** CN=localhost, subjectAltName IP:127.0.0.1, DNS:localhost, DNS:vigil (the name envoy/examples/mtls.yaml checks); signed by `ca`. */
   server: Pair;
   /** CN=envoy; signed by `ca`. */
   client: Pair;
@@ -62,7 +62,7 @@ export function makeTestPki(): TestPki {
     return {
       dir,
       ca,
-      server: makeLeaf(dir, 'server', 'localhost', ca, 'IP:127.0.0.1,DNS:localhost'),
+      server: makeLeaf(dir, 'server', 'localhost', ca, 'IP:127.0.0.1,DNS:localhost,DNS:vigil'),
       client: makeLeaf(dir, 'client', 'envoy', ca, 'DNS:envoy'),
       rogueCa,
       rogueClient: makeLeaf(dir, 'rogue-client', 'envoy', rogueCa, 'DNS:envoy'),
