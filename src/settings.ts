@@ -58,7 +58,7 @@ export interface Settings {
 }
 
 export const SETTINGS_DOC: ReadonlyArray<{ name: string; default: string; meaning: string }> = [
-  { name: 'VIGIL_GRPC_ADDRESS', default: '127.0.0.1:50051', meaning: 'ext_proc gRPC listen address (loopback unless told otherwise)' },
+  { name: 'VIGIL_GRPC_ADDRESS', default: '127.0.0.1:50051', meaning: 'ext_proc gRPC listen address; plaintext only on loopback, elsewhere it needs mTLS (VIGIL_GRPC_TLS_*) or VIGIL_GRPC_INSECURE=true' },
   { name: 'VIGIL_GRPC_TLS_CERT', default: '(unset)', meaning: 'PEM certificate (chain) of the ext_proc port; with VIGIL_GRPC_TLS_KEY and VIGIL_GRPC_TLS_CLIENT_CA it turns on mTLS there (all three or none)' },
   { name: 'VIGIL_GRPC_TLS_KEY', default: '(unset)', meaning: 'PEM private key (unencrypted) of VIGIL_GRPC_TLS_CERT' },
   { name: 'VIGIL_GRPC_TLS_CLIENT_CA', default: '(unset)', meaning: 'PEM CA bundle that clients (Envoy) must present a certificate from; a client without one is refused' },
