@@ -7,8 +7,8 @@
  * start-up unless VIGIL_GRPC_INSECURE=true says so.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { status as GrpcStatus } from '@grpc/grpc-js';
@@ -90,6 +90,29 @@ test('mTLS: a plaintext client gets no answer', async () => {
 test('mTLS: envoy-sim refuses a server whose certificate its CA did not sign', async () => {
   const r = await once({ ca: readFileSync(pki.rogueCa.cert), cert: readFileSync(pki.client.cert), key: readFileSync(pki.client.key) });
   assert.equal(r.details, `ext_proc_error_gRPC_error_${GrpcStatus.UNAVAILABLE}`);
+});
+
+/** `vigil sim` as a child process against the mTLS vigil: exit code, stdout and stderr. */
+function simCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const config = join(pki.dir, 'patient.json');
+  writeFileSync(config, JSON.stringify({ message_timeout_ms: PATIENT_MESSAGE_TIMEOUT_MS }));
+  return new Promise((resolve) => {
+    execFile(process.execPath, [join(projectRoot, 'bin', 'vigil'), 'sim', '--target', target, '--config', config, ...args], { timeout: 120_000 }, (err, stdout, stderr) =>
+      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+test('vigil sim --tls-ca --tls-cert --tls-key plays Envoy over mTLS; without the certificate it reports UNAVAILABLE', async () => {
+  const ok = await simCli(['--tls-ca', pki.ca.cert, '--tls-cert', pki.client.cert, '--tls-key', pki.client.key]);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.match(ok.stdout, /^exchange 1: passed/m);
+  const bare = await simCli(['--tls-ca', pki.ca.cert]);
+  assert.equal(bare.code, 1);
+  assert.match(bare.stderr, /1 × no ext_proc server reachable there, or the connection dropped \(gRPC 14 UNAVAILABLE\)/);
+  const usage = await simCli(['--tls-cert', pki.client.cert, '--tls-key', pki.client.key]);
+  assert.equal(usage.code, 2);
+  assert.match(usage.stderr, /--tls-cert needs --tls-ca/);
 });
 
 test('vigil is still serving after the refused handshakes', async () => {
