@@ -3,7 +3,9 @@ import type { Http2Server } from 'node:http2';
 import type { Logger } from '../obs/logger.js';
 import type { Metrics } from '../obs/metrics.js';
 import { formatAddress } from '../settings.js';
+import { ThrottledLog } from '../obs/throttled-log.js';
 import { ConnectionWatch } from './connections.js';
+import { watchTlsHandshakes } from './tls-handshakes.js';
 import { EXT_PROC_SERVICE_NAME, loadWire } from './proto.js';
 import type { Call, ExchangeHandler } from './stream.js';
 import { ExchangeStream } from './stream.js';
@@ -93,7 +95,11 @@ export class ExtProcServer {
     this.port = await new Promise<number>((resolve, reject) =>
       this.server.bindAsync(address, credentials, (err, port) => (err ? reject(err) : resolve(port))),
     );
-    for (const h of http2ServersOf(this.server)) this.connections.attach(h);
+    const handshakes = tls ? new ThrottledLog(this.logger) : null;
+    for (const h of http2ServersOf(this.server)) {
+      this.connections.attach(h);
+      if (handshakes) watchTlsHandshakes(h, this.metrics, handshakes);
+    }
     this.setStatus('SERVING');
     return this.port;
   }

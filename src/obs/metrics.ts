@@ -151,6 +151,12 @@ export function createMetrics(registry: Registry, opts: { exemplars?: boolean } 
       help: 'When the live policy was loaded (start-up or last successful reload), Unix time in seconds',
       registers: r,
     }),
+    tlsHandshakeFailures: new Counter({
+      name: 'vigil_tls_handshake_failures_total',
+      help: 'TLS handshakes refused on the ext_proc port (mTLS), by reason: no-client-certificate, client-certificate-rejected, not-tls (a plaintext client), other',
+      labelNames: ['reason'] as const,
+      registers: r,
+    }),
     connections: new Counter({
       name: 'vigil_connections_total',
       help: 'HTTP/2 connections accepted on the ext_proc port (Envoy opens one per worker and reconnects after a drop)',

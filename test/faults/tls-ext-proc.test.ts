@@ -115,10 +115,16 @@ test('vigil sim --tls-ca --tls-cert --tls-key plays Envoy over mTLS; without the
   assert.match(usage.stderr, /--tls-cert needs --tls-ca/);
 });
 
-test('vigil is still serving after the refused handshakes', async () => {
+test('vigil is still serving after the refused handshakes, which it counted by reason and logged', async () => {
   const r = await once(clientTls(pki.client));
   assert.equal(failureOf(r), null);
   assert.equal((await vigil.admin('/healthz')).status, 200);
+  assert.ok((await vigil.metric('vigil_tls_handshake_failures_total', { reason: 'no-client-certificate' })) >= 1, 'the client without a certificate');
+  assert.ok((await vigil.metric('vigil_tls_handshake_failures_total', { reason: 'not-tls' })) >= 1, 'the plaintext client');
+  const warned = vigil.lines.filter((l) => /^TLS handshake on the ext_proc port refused/.test(String(l.msg)));
+  assert.ok(warned.some((l) => l.reason === 'no-client-certificate' && l.peer !== undefined));
+  assert.ok(warned.some((l) => l.reason === 'not-tls'));
+  assert.equal(warned.filter((l) => l.reason === 'not-tls').length, 1, 'one line a minute per reason, however many handshakes');
 });
 
 /** `vigil serve` with `env`; resolves with its exit code and stderr once it exits, or null if it serves. */
