@@ -85,6 +85,7 @@ test('rediss:// with VIGIL_REDIS_TLS_CA, _CERT and _KEY: vigil reaches a Redis t
   const keys = (await redis.cli('--scan', '--pattern', 'vigil:*')).trim().split('\n').filter(Boolean);
   assert.ok(keys.length > 0, 'the keys are vigil:… keys');
   assert.equal(await v.metric('vigil_store_up'), 1);
+  assert.equal(v.stderr(), '', 'nothing but the JSON log');
 });
 
 test('rediss:// with the CA but no client certificate: Redis refuses it, vigil serves on (fail-open) and says the store is down', async () => {
@@ -98,6 +99,8 @@ test('rediss:// with the CA but no client certificate: Redis refuses it, vigil s
   assert.equal(await storeUp(v), false);
   assert.equal(await v.metric('vigil_store_up'), 0);
   assert.equal(await keysIn([redis]), before, 'nothing of this vigil reached Redis');
+  assert.equal(v.stderr(), '', 'the refusals go to the JSON log, not to stderr');
+  assert.ok(v.lines.every((l) => !l.notJson), 'every stdout line is JSON');
 });
 
 test('rediss:// with a client certificate but not the CA that signed Redis: vigil does not trust Redis', async () => {
