@@ -82,6 +82,9 @@ test('a mark (a tag penalty) tags with its detector as reason; a penalty or sign
   const stronger = decide({ ...base, globalShadow: false, evaluation: { signals: [signal('rate', 'throttle', true)], penalties: [penalty('tagger', 'tag')] } });
   assert.equal(stronger.action, 'throttle');
   assert.deepEqual(stronger.reasons.map((r) => r.detector).sort(), ['rate', 'tagger']);
+  // Retry-After comes from the throttle (on another subject, 10 s), not from the longer mark.
+  const both = decide({ ...base, globalShadow: false, evaluation: { signals: [], penalties: [penalty('tagger', 'tag', NOW + 300_000), penalty('rate', 'throttle', NOW + 10_000)] } });
+  assert.deepEqual([both.action, both.retryAfterS], ['throttle', 10]);
 });
 
 test('a mark of a shadow detector, or of an identity outside its canary share, is reported, not enforced', () => {
