@@ -2,7 +2,7 @@
  * The operator API under /admin/ on the admin HTTP server: list active penalties, lift one, look up
  * what the store holds for a subject or a client IP. JSON in and out, `cache-control: no-store`.
  *
- *   GET    /admin/penalties[?limit=N]      active penalties, soonest expiry first (N ≤ 1000, default 100)
+ *   GET    /admin/penalties[?limit=N]      active penalties (tag marks included), soonest expiry first (N ≤ 1000, default 100)
  *   DELETE /admin/penalties/<subject>      lift a penalty (its strikes, and the subject's state of the
  *                                          detector that set it: `reset`); 404 when none is active
  *   GET    /admin/subjects/<subject>       everything the store holds for one subject

@@ -112,7 +112,7 @@ export function createMetrics(registry: Registry, opts: { exemplars?: boolean } 
     }),
     penaltiesSet: new Counter({
       name: 'vigil_penalties_set_total',
-      help: 'Penalties set in the store, by detector and action (throttle, challenge, block)',
+      help: 'Penalties set in the store, by detector and action (tag: a mark, throttle, challenge, block)',
       labelNames: ['detector', 'action'] as const,
       registers: r,
     }),

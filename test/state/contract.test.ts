@@ -312,7 +312,7 @@ describe('RedisStore only', () => {
       assertClose(fromRedis, fromMemory, what);
       return fromMemory as T;
     };
-    const seen = { levels: new Set<number>(), cleared: 0, credited: 0, confirmed: 0, lifted: 0, listed: 0, suppressed: 0 };
+    const seen = { levels: new Set<number>(), cleared: 0, credited: 0, confirmed: 0, lifted: 0, listed: 0, suppressed: 0, marked: 0, replaced: 0 };
     let now = T0;
     for (let step = 0; step < 400; step++) {
       // Forward only (see above); penalties of seconds, so they expire and are set again.
@@ -329,6 +329,7 @@ describe('RedisStore only', () => {
             { op: 0, above: 8, action: 'throttle', durationMs: 2000, detector: 'volume' },
             { op: 1, per: 0, above: 0.3, perAtLeast: 4, action: 'challenge', durationMs: 2500.5, detector: 'fail-ratio' },
             { op: 0, above: 30, action: 'block', durationMs: 1500, detector: 'flood' },
+            { op: 0, above: 4, action: 'tag', durationMs: 3000, detector: 'mark' },
           ],
           ...(subject === 'b' ? {} : { escalation: { windowMs: 15_000, factor: 1.7, maxAction: subject === 'a' ? 'challenge' : 'block', maxMs: 9000.25 } as const }),
           ...(stepUp ? { stepUp } : {}),
@@ -337,6 +338,8 @@ describe('RedisStore only', () => {
       const results = await both((s) => s.run(batches, now), `step ${step}`);
       for (const r of results) {
         if (r.penalty) seen.levels.add(r.penalty.level);
+        if (r.penalty?.action === 'tag' && r.penalty.sinceMs === now) seen.marked++;
+        if (r.penalty && r.penalty.action !== 'tag' && r.penalty.sinceMs === now && r.fired.includes(3)) seen.replaced++;
         if (r.cleared) seen.cleared++;
         if (r.creditUntilMs > 0) seen.credited++;
         if (r.creditUntilMs > 0 && r.fired.includes(1) && r.penalty?.detector !== 'fail-ratio') seen.suppressed++;
@@ -358,7 +361,8 @@ describe('RedisStore only', () => {
       }
     }
     assert.ok(
-      seen.levels.size >= 3 && seen.cleared >= 3 && seen.credited > 20 && seen.confirmed >= 3 && seen.lifted >= 3 && seen.listed > 20 && seen.suppressed >= 1,
+      seen.levels.size >= 3 && seen.cleared >= 3 && seen.credited > 20 && seen.confirmed >= 3 && seen.lifted >= 3 && seen.listed > 20 && seen.suppressed >= 1 &&
+        seen.marked >= 5 && seen.replaced >= 5,
       JSON.stringify({ ...seen, levels: [...seen.levels] }),
     );
     await memory.close();
