@@ -11,6 +11,7 @@ import type { Logger } from './obs/logger.js';
 import { createLogger } from './obs/logger.js';
 import { createMetrics, showLivePolicy } from './obs/metrics.js';
 import type { Metrics } from './obs/metrics.js';
+import { watchLoopStalls, type LoopStallWatch } from './obs/loop-stalls.js';
 import { ThrottledLog } from './obs/throttled-log.js';
 import { loadPolicyFile } from './policy/load.js';
 import { policyFileFor } from './policy/locate.js';
@@ -136,6 +137,7 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
   let admin: AdminServer | undefined;
   let health: NodeJS.Timeout | undefined;
   let syncTimer: NodeJS.Timeout | undefined;
+  let stalls: LoopStallWatch | undefined;
   try {
     const grpcPort = await grpcServer.start();
     admin = await startAdmin(settings.adminAddress.host, settings.adminAddress.port, {
@@ -164,6 +166,7 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
         text: current.text,
       }),
     });
+    stalls = watchLoopStalls({ stalled: (s) => metrics.loopStallSeconds.observe(s) }, problems);
     const ping = () => shared.ping().catch(() => undefined);
     void ping();
     health = setInterval(ping, 2000);
@@ -222,6 +225,7 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
           clearInterval(health);
           await grpcServer.drain(settings.drainTimeoutMs);
           clearInterval(syncTimer);
+          stalls?.stop();
           await handler.settled(Math.max(100, settings.drainTimeoutMs));
           await admin!.close();
           await store.close().catch(() => undefined);
@@ -234,6 +238,7 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
     watcher?.close();
     clearInterval(health);
     clearInterval(syncTimer);
+    stalls?.stop();
     await grpcServer.drain(0).catch(() => undefined);
     await admin?.close();
     await store.close().catch(() => undefined);

@@ -35,6 +35,12 @@ export function createMetrics(registry: Registry, opts: { exemplars?: boolean } 
       buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1],
       registers: r,
     }),
+    loopStallSeconds: new Histogram({
+      name: 'vigil_event_loop_stall_seconds',
+      help: 'Stretches of 200 ms or more in which vigil ran nothing (no CPU: a CPU limit, a paused host); _count is the number of stalls',
+      buckets: [0.2, 0.5, 1, 2, 5, 10, 30],
+      registers: r,
+    }),
     storeErrors: new Counter({
       name: 'vigil_store_errors_total',
       help: 'State store calls that failed, by reason (timeout, error, breaker-open)',

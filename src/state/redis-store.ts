@@ -408,9 +408,14 @@ export class RedisStore implements StateStore {
     }
   }
 
-  /** Drops the connection and opens a new one (a peer that stopped answering). */
+  /**
+   * Drops the connection and opens a new one (a peer that stopped answering): when it is `ready` (a
+   * command went unanswered) or `connect` (connected, but the handshake — AUTH, the ready check — is
+   * unanswered). In other states ioredis is already connecting (bounded by connectTimeout), retrying
+   * or closed, and is left alone.
+   */
   reconnect(): void {
-    if (this.redis.status !== 'end') this.redis.disconnect(true);
+    if (this.redis.status === 'ready' || this.redis.status === 'connect') this.redis.disconnect(true);
   }
 
   /** QUIT, but never waits more than closeTimeoutMs for it (a frozen Redis must not hold up shutdown). */
@@ -539,11 +544,17 @@ function checkReplies(replies: [Error | null, unknown][] | null, n: number): unk
 }
 
 /**
- * Errors after which Redis certainly ran nothing: a cluster redirect or a cluster that is down, or a
- * connection that was never there. (A reply lost on a dropped connection is not among them.)
+ * Errors after which Redis certainly ran nothing: a cluster redirect or a cluster that is down, a
+ * connection that was never there, or a refusal Redis gives before running a command — out of memory
+ * (OOM: a function without `allow-oom` is refused whole), a read-only replica, a dataset still loading,
+ * a busy script, a master that is down, a permission denied. (A reply lost on a dropped connection is
+ * not among them.)
  */
 function notApplied(err: Error | null): boolean {
-  return err !== null && /^(MOVED|ASK|CLUSTERDOWN|TRYAGAIN) |Stream isn't writeable|ECONNREFUSED|not connected|None of startup nodes is available/.test(err.message);
+  return (
+    err !== null &&
+    /^(MOVED|ASK|CLUSTERDOWN|TRYAGAIN|OOM|READONLY|LOADING|BUSY|MASTERDOWN|NOPERM|NOAUTH) |Stream isn't writeable|ECONNREFUSED|not connected|None of startup nodes is available/.test(err.message)
+  );
 }
 
 /** Redis's answer to FCALL of a function it does not have (FUNCTION FLUSH, a restart). */
