@@ -35,8 +35,8 @@ export interface ManualRule {
 }
 
 export class ManualRulesFullError extends Error {
-  constructor() {
-    super(`too many manual rules: at most ${MAX_MANUAL_RULES} can be active`);
+  constructor(max: number) {
+    super(`too many manual rules: at most ${max} can be active (remove some, or let them expire)`);
   }
 }
 
@@ -60,10 +60,12 @@ export class MemoryManualRules implements ManualRuleStore {
   private readonly rules = new Map<string, ManualRule>();
   private changes = 0;
 
+  constructor(private readonly maxRules = MAX_MANUAL_RULES) {}
+
   async put(rule: ManualRule, nowMs: number): Promise<ManualRule | null> {
     this.prune(nowMs);
     const old = this.rules.get(rule.target) ?? null;
-    if (!old && this.rules.size >= MAX_MANUAL_RULES) throw new ManualRulesFullError();
+    if (!old && this.rules.size >= this.maxRules) throw new ManualRulesFullError(this.maxRules);
     this.rules.set(rule.target, { ...rule });
     this.changes++;
     return old;

@@ -54,12 +54,15 @@ return old
 `;
 
 export class RedisManualRules implements ManualRuleStore {
-  constructor(private readonly redis: Connection) {}
+  constructor(
+    private readonly redis: Connection,
+    private readonly maxRules = MAX_MANUAL_RULES,
+  ) {}
 
   async put(rule: ManualRule, nowMs: number): Promise<ManualRule | null> {
     const ttlMs = Math.max(1, Math.ceil(rule.untilMs - nowMs));
-    const [stored, old] = (await this.redis.eval(PUT, 2, MANUAL_RULES_KEY, MANUAL_VERSION_KEY, rule.target, JSON.stringify(rule), ttlMs, nowMs, MAX_MANUAL_RULES, token(nowMs))) as [number, string];
-    if (stored !== 1) throw new ManualRulesFullError();
+    const [stored, old] = (await this.redis.eval(PUT, 2, MANUAL_RULES_KEY, MANUAL_VERSION_KEY, rule.target, JSON.stringify(rule), ttlMs, nowMs, this.maxRules, token(nowMs))) as [number, string];
+    if (stored !== 1) throw new ManualRulesFullError(this.maxRules);
     return active(old, nowMs);
   }
 
