@@ -96,6 +96,8 @@ function rulesGauge(registry: Registry, rules: () => readonly ManualRule[], nowM
     help: 'Active manual rules in this replica\'s table, by target kind (ip, cidr, identity) and action (block, allow)',
     labelNames: ['kind', 'action'] as const,
     registers: [registry],
+    // With VIGIL_WORKERS every worker holds the same rules: the primary shows one worker's count, not the sum.
+    aggregator: 'max',
     collect() {
       const now = nowMs();
       for (const kind of MANUAL_KINDS) {
