@@ -4,10 +4,13 @@
  *   vigil:{manual}:rules     hash: target → the rule as JSON; PTTL = the longest rule's remaining time
  *   vigil:{manual}:version   a token replaced at every change (replicas poll it, then read the hash)
  * Both keys share the hash tag {manual} (one slot on a cluster) and always carry a TTL. Changes are
- * Lua scripts, atomic: setting a rule also deletes the expired ones it finds, so the hash stays bounded
- * by MAX_MANUAL_RULES active rules.
+ * Lua scripts run with EVAL (lua/manual-put.lua, lua/manual-remove.lua), atomic: setting a rule also
+ * deletes the expired ones it finds, so the hash stays bounded by MAX_MANUAL_RULES active rules.
  */
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { luaDir } from '../paths.js';
 import type { Connection } from './redis-pipeline.js';
 import { MAX_MANUAL_RULES, ManualRulesFullError, byTarget, ruleFrom } from './manual-rules.js';
 import type { ManualRule, ManualRuleStore } from './manual-rules.js';
@@ -17,43 +20,11 @@ export const MANUAL_VERSION_KEY = 'vigil:{manual}:version';
 /** The version key outlives the last rule by at least this, so replicas see that it went. */
 const VERSION_MIN_TTL_MS = 60_000;
 
-/** KEYS: rules, version. ARGV: target, rule JSON, rule TTL ms, nowMs, max rules, version token. */
-const PUT = `
-local rules, version = KEYS[1], KEYS[2]
-local target, ttl, now, max = ARGV[1], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-local old = redis.call('HGET', rules, target)
-local all = redis.call('HGETALL', rules)
-local n = 0
-for i = 1, #all, 2 do
-  local ok, r = pcall(cjson.decode, all[i + 1])
-  if not ok or type(r) ~= 'table' or type(r.untilMs) ~= 'number' or r.untilMs <= now then
-    redis.call('HDEL', rules, all[i])
-  elseif all[i] ~= target then
-    n = n + 1
-  end
-end
-if n >= max then return {0, ''} end
-redis.call('HSET', rules, target, ARGV[2])
-local left = redis.call('PTTL', rules)
-if left < ttl then
-  redis.call('PEXPIRE', rules, ttl)
-  left = ttl
-end
-redis.call('SET', version, ARGV[6], 'PX', math.max(left, ${VERSION_MIN_TTL_MS}))
-return {1, old or ''}
-`;
-
-/** KEYS: rules, version. ARGV: target, version token. */
-const REMOVE = `
-local old = redis.call('HGET', KEYS[1], ARGV[1])
-if not old then return '' end
-redis.call('HDEL', KEYS[1], ARGV[1])
-local left = redis.call('PTTL', KEYS[1])
-redis.call('SET', KEYS[2], ARGV[2], 'PX', math.max(left, ${VERSION_MIN_TTL_MS}))
-return old
-`;
-
 export class RedisManualRules implements ManualRuleStore {
+  /** The scripts (src/state/lua/manual-*.lua, whose headers list KEYS and ARGV). */
+  private readonly putLua = readFileSync(join(luaDir, 'manual-put.lua'), 'utf8');
+  private readonly removeLua = readFileSync(join(luaDir, 'manual-remove.lua'), 'utf8');
+
   constructor(
     private readonly redis: Connection,
     private readonly maxRules = MAX_MANUAL_RULES,
@@ -61,13 +32,13 @@ export class RedisManualRules implements ManualRuleStore {
 
   async put(rule: ManualRule, nowMs: number): Promise<ManualRule | null> {
     const ttlMs = Math.max(1, Math.ceil(rule.untilMs - nowMs));
-    const [stored, old] = (await this.redis.eval(PUT, 2, MANUAL_RULES_KEY, MANUAL_VERSION_KEY, rule.target, JSON.stringify(rule), ttlMs, nowMs, this.maxRules, token(nowMs))) as [number, string];
+    const [stored, old] = (await this.redis.eval(this.putLua, 2, MANUAL_RULES_KEY, MANUAL_VERSION_KEY, rule.target, JSON.stringify(rule), ttlMs, nowMs, this.maxRules, token(nowMs), VERSION_MIN_TTL_MS)) as [number, string];
     if (stored !== 1) throw new ManualRulesFullError(this.maxRules);
     return active(old, nowMs);
   }
 
   async remove(target: string, nowMs: number): Promise<ManualRule | null> {
-    const old = (await this.redis.eval(REMOVE, 2, MANUAL_RULES_KEY, MANUAL_VERSION_KEY, target, token(nowMs))) as string;
+    const old = (await this.redis.eval(this.removeLua, 2, MANUAL_RULES_KEY, MANUAL_VERSION_KEY, target, token(nowMs), VERSION_MIN_TTL_MS)) as string;
     return active(old, nowMs);
   }
 
