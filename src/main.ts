@@ -21,6 +21,9 @@ import type { CheckResult } from './policy/watch.js';
 import { createPseudonymizer } from './request/keyed-hash.js';
 import type { Settings } from './settings.js';
 import { GuardedStore } from './state/guarded-store.js';
+import { ManualRulesLive } from './decision/manual-live.js';
+import { memoryManualRulesOf } from './state/manual-rules.js';
+import { RedisManualRules } from './state/redis-manual-rules.js';
 import { MemoryStore } from './state/memory-store.js';
 import { RedisStore, createRedisStore } from './state/redis-store.js';
 import type { SharedStore, StateStore } from './state/store.js';
@@ -103,6 +106,13 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
   // With a shared store, the request path reads and writes the in-process tier only (tiered-store.ts).
   const tier = inner.kind === 'redis' ? createTier(shared, inner, settings, clock, metrics, logger) : null;
   const store: StateStore = tier ?? shared;
+  // Operators' manual rules: in Redis beside the shared state, else in process; every replica keeps a table.
+  const manual = new ManualRulesLive(
+    inner instanceof RedisStore ? new RedisManualRules(inner.redis) : memoryManualRulesOf(inner),
+    clock,
+    registry,
+    (err) => problems.warn('manual-rules', { err: String(err) }, 'manual rules not refreshed: keeping the last ones read'),
+  );
 
   const handler = createDecisionHandler({
     policy: () => current,
@@ -117,6 +127,7 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
     maxBodyBytes: settings.maxBodyBytes,
     ...(tier ? { degraded: () => tier.degraded } : {}),
     logRawPaths: settings.logRawPaths,
+    manual,
     ...(opts.onDecision ? { onDecision: opts.onDecision } : {}),
   });
   const grpcServer = new ExtProcServer(
@@ -147,6 +158,7 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
       store,
       clock,
       pseudonymize,
+      manual,
       readiness: () => ({
         serving: grpcServer.serving,
         store: {
@@ -167,6 +179,7 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
       }),
     });
     stalls = watchLoopStalls({ stalled: (s) => metrics.loopStallSeconds.observe(s) }, problems);
+    manual.start();
     const ping = () => shared.ping().catch(() => undefined);
     void ping();
     health = setInterval(ping, 2000);
@@ -223,6 +236,7 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
           watcher?.close();
           logger.info({ streams: grpcServer.activeStreams, graceMs: settings.drainTimeoutMs }, 'shutting down: draining ext_proc streams');
           clearInterval(health);
+          manual.stop();
           await grpcServer.drain(settings.drainTimeoutMs);
           clearInterval(syncTimer);
           stalls?.stop();
@@ -237,6 +251,7 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
   } catch (err) {
     watcher?.close();
     clearInterval(health);
+    manual.stop();
     clearInterval(syncTimer);
     stalls?.stop();
     await grpcServer.drain(0).catch(() => undefined);

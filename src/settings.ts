@@ -88,7 +88,7 @@ export const SETTINGS_DOC: ReadonlyArray<{ name: string; default: string; meanin
   { name: 'VIGIL_MAX_MESSAGE_BYTES', default: '16777216', meaning: 'largest gRPC message accepted' },
   { name: 'VIGIL_DRAIN_TIMEOUT_MS', default: '5000', meaning: 'on SIGTERM, time given to in-flight streams before they are closed' },
   { name: 'VIGIL_CONNECTION_PING_MS', default: '10000', meaning: 'each HTTP/2 connection from Envoy is pinged this often; one still silent at the next ping is closed and counted (vigil_connection_drops_total); 0 = no pings' },
-  { name: 'VIGIL_ADMIN_TOKEN', default: '(unset)', meaning: 'bearer token (≥ 16 visible ASCII characters, no spaces) of the operator API under /admin/ (list and lift penalties, look subjects up); unset = that API is off' },
+  { name: 'VIGIL_ADMIN_TOKEN', default: '(unset)', meaning: 'bearer token (≥ 16 visible ASCII characters, no spaces) of the operator API under /admin/ (list and lift penalties, look subjects up, manual block/allow rules; vigil admin); unset = that API is off' },
 ];
 
 /** VIGIL_ADMIN_TOKEN's minimum length. */

@@ -5,6 +5,7 @@ import type { DecisionObserver } from '../obs/decision-report.js';
 import type { Metrics } from '../obs/metrics.js';
 import type { ThrottledLog } from '../obs/throttled-log.js';
 import type { Policy } from '../policy/policy.js';
+import type { ManualRule } from '../state/manual-rules.js';
 import type { StateStore } from '../state/store.js';
 import { VigilSession } from './exchange-session.js';
 import type { ExchangeHandler } from './stream.js';
@@ -31,6 +32,8 @@ export interface DecisionHandlerDeps {
   track: (work: Promise<void>) => void;
   /** Thins repeated decision log lines (one caller, one detector) to one per minute. */
   logSampler: DecisionLogSampler;
+  /** Operators' manual block and allow rules (decision/manual-live.ts), matched before anything else. */
+  manual?: { match(identityId: string, clientIp: string, nowMs: number): ManualRule | null };
   /** Where a detector's failed background work is reported (logged, throttled). */
   backgroundFailed: (err: unknown) => void;
 }

@@ -12,7 +12,7 @@ export interface DecisionEvent {
   facts: RequestFacts | null;
   endpointGroup: string | null;
   /** Set when the request was not scored (a static endpoint, an allowlisted caller). */
-  unscored: 'static' | 'allowlist' | null;
+  unscored: 'static' | 'allowlist' | 'manual' | null;
 }
 export type DecisionObserver = (event: DecisionEvent) => void;
 

@@ -130,7 +130,7 @@ export function createMetrics(registry: Registry, opts: { exemplars?: boolean } 
     }),
     unscored: new Counter({
       name: 'vigil_unscored_total',
-      help: 'Requests allowed without scoring, by reason: static (static endpoint), allowlist (allowlisted CIDR or identity)',
+      help: 'Requests allowed without scoring, by reason: static (static endpoint), allowlist (allowlisted CIDR or identity), manual (a manual allow rule)',
       labelNames: ['reason'] as const,
       registers: r,
     }),

@@ -11,6 +11,9 @@ import { StoreUnavailableError } from '../../src/errors.js';
 import type { Batch, BatchResult, Op, StateStore, StepUp } from '../../src/state/store.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
 import { B, T0, contractSuite, countOp, distinctOp, rateOp } from './contract-suite.js';
+import { manualRulesContract } from './contract-manual.js';
+import { MemoryManualRules } from '../../src/state/manual-rules.js';
+import { MANUAL_RULES_KEY, MANUAL_VERSION_KEY, RedisManualRules } from '../../src/state/redis-manual-rules.js';
 
 contractSuite('MemoryStore', async () => {
   let store = new MemoryStore();
@@ -368,3 +371,69 @@ describe('RedisStore only', () => {
     await memory.close();
   });
 });
+
+manualRulesContract('in process (embedded store)', async () => ({
+  fresh: async (maxRules) => new MemoryManualRules(maxRules),
+  ttls: async () => null,
+  close: async () => undefined,
+}));
+
+{
+  let manualServer: RedisServer;
+  let manualRedis: RedisStore;
+  manualRulesContract('Redis', async () => {
+    manualServer = await startRedis();
+    manualRedis = createRedisStore(manualServer.url);
+    await manualRedis.ready(5000);
+    return {
+      async fresh(maxRules) {
+        await manualRedis.redis.flushall();
+        return new RedisManualRules(manualRedis.redis, maxRules);
+      },
+      async ttls() {
+        const out: Record<string, number> = {};
+        for (const key of await manualRedis.redis.keys('*')) out[key] = await manualRedis.redis.pttl(key);
+        return out;
+      },
+      async close() {
+        await manualRedis.close();
+        await manualServer.stop();
+      },
+    };
+  });
+
+  describe('RedisManualRules: keys', () => {
+    let server: RedisServer;
+    let store: RedisStore;
+    before(async () => {
+      server = await startRedis();
+      store = createRedisStore(server.url);
+      await store.ready(5000);
+    });
+    after(async () => {
+      await store.close();
+      await server.stop();
+    });
+
+    it('the rules hash lives as long as its longest rule, the version key at least a minute; malformed entries are ignored', async () => {
+      const rules = new RedisManualRules(store.redis);
+      const base = { kind: 'ip' as const, action: 'block' as const, sinceMs: T0, reason: '', by: 'alice' };
+      await rules.put({ ...base, target: '192.0.2.1', untilMs: T0 + 3_600_000 }, T0);
+      await rules.put({ ...base, target: '192.0.2.2', untilMs: T0 + 10_000 }, T0);
+      const rulesTtl = await store.redis.pttl(MANUAL_RULES_KEY);
+      assert.ok(rulesTtl > 3_590_000 && rulesTtl <= 3_600_000, `rules PTTL ${rulesTtl}`);
+      assert.ok((await store.redis.pttl(MANUAL_VERSION_KEY)) > 3_590_000);
+      await rules.remove('192.0.2.1', T0);
+      await rules.remove('192.0.2.2', T0);
+      assert.equal(await store.redis.exists(MANUAL_RULES_KEY), 0, 'an empty hash is gone');
+      const versionTtl = await store.redis.pttl(MANUAL_VERSION_KEY);
+      assert.ok(versionTtl > 50_000 && versionTtl <= 60_000, `version PTTL ${versionTtl}`);
+      // Something else wrote the hash: vigil reads past it.
+      await store.redis.hset(MANUAL_RULES_KEY, 'junk', 'not json', '192.0.2.9', JSON.stringify({ target: '192.0.2.9', action: 'explode' }));
+      await store.redis.pexpire(MANUAL_RULES_KEY, 60_000);
+      await rules.put({ ...base, target: '192.0.2.3', untilMs: T0 + 10_000 }, T0);
+      assert.deepEqual((await rules.list(T0)).map((r) => r.target), ['192.0.2.3']);
+      assert.deepEqual(await store.redis.hkeys(MANUAL_RULES_KEY), ['192.0.2.3'], 'setting a rule deletes the unreadable ones');
+    });
+  });
+}
