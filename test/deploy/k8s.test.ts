@@ -210,6 +210,16 @@ test("vigil: probes on the admin port, loopback ext_proc, and an admin address P
   assert.ok((shop.spec.template.spec.terminationGracePeriodSeconds as number) * 1000 > 5000, 'grace period above VIGIL_DRAIN_TIMEOUT_MS');
 });
 
+test("vigil's resources are the ones docs/deploy.md's Sizing table gives, and leave room for a full tier and held streams", () => {
+  const vigil = containerOf(one(render(BASE), 'Deployment', 'shop'), 'vigil');
+  const row = /^\| vigil \| (\S+) CPU, (\d+)Mi \| (\S+) CPU, (\d+)Mi \|$/m.exec(readFileSync(join(projectRoot, 'docs', 'deploy.md'), 'utf8'));
+  assert.ok(row, 'docs/deploy.md has a Sizing row for vigil');
+  const [, reqCpu, reqMi, limCpu, limMi] = row;
+  assert.deepEqual(vigil.resources, { requests: { cpu: reqCpu, memory: `${reqMi}Mi` }, limits: { cpu: limCpu, memory: `${limMi}Mi` } });
+  // Measured (docs/deploy.md "Sizing"): a full tier of 20,000 subjects, about 350 MiB, plus streams.
+  assert.ok(Number(limMi) >= 480, `a limit of ${limMi}Mi is below the measured 350 MiB of a full tier plus held streams`);
+});
+
 // --- The policy ConfigMap ---------------------------------------------------------------------------------------
 
 test('k8s/base/policy.yaml is byte-identical to policy/default.yaml', () => {
