@@ -21,8 +21,8 @@ export interface Prior {
  * population estimate off the path, every POPULATION_REFRESH_MS of clock time, so every replica
  * converges on the same prior. See StateStore.mergePopulation for the maths.
  *
- * Robust to the callers the prior should catch: a value is queued winsorised at the group's current
- * threshold, `cap(prior)` (the detector's own "a newcomer fires above this"), so one attacker's
+ * Robust to the callers the prior should catch: once the prior is learned, a value is queued
+ * winsorised at the group's current threshold, `cap(prior)` (the detector's own "a newcomer fires above this"), so one attacker's
  * windows of thousands count as windows at the threshold. A real shift of the population still moves
  * the prior: each capped value pulls the mean and the variance up, and so the cap (docs/detectors.md,
  * "Robust population").
@@ -54,10 +54,13 @@ export class PopulationPriors {
     return g;
   }
 
-  /** Queues a closed-window value of one subject, winsorised at the group's current threshold. */
+  /**
+   * Queues a closed-window value of one subject, winsorised at the group's current threshold once the
+   * prior is learned (the configured prior is a guess: capping at it would make the guess stick).
+   */
   add(group: string, value: number): void {
     const g = this.entry(group);
-    if (g.pending.length < MAX_PENDING_SAMPLES) g.pending.push(winsorise(value, this.cap(g)));
+    if (g.pending.length < MAX_PENDING_SAMPLES) g.pending.push(g.learned ? winsorise(value, this.cap(g)) : value);
   }
 
   /** Merges queued samples and refreshes the priors, at most every POPULATION_REFRESH_MS; null when not due. */

@@ -15,19 +15,27 @@ test('winsorise caps a value at the cap, and a cap that is not finite caps nothi
   assert.equal(winsorise(570, Number.NaN), 570);
 });
 
-test('PopulationPriors queues each value capped at the current prior’s threshold, so one huge window moves the prior by a bounded step', async () => {
+test('PopulationPriors queues each value capped at the learned prior’s threshold, so one huge window moves the prior by a bounded step', async () => {
   const store = new MemoryStore();
-  const cap = (p: { mean: number; variance: number }) => p.mean + 3 * Math.sqrt(p.variance);
+  const cap = (p: { mean: number; variance: number }) => p.mean + 3 * Math.sqrt(Math.max(p.variance, p.mean));
   const priors = new PopulationPriors('rate:t', { mean: 5, variance: 25 }, 86_400_000, cap);
-  // 30 windows at the prior's own mean, then one of 10 000: learned as 5 + 3·5 = 20.
-  for (let i = 0; i < 30; i++) priors.add('', 5);
-  priors.add('', 10_000);
+  // Before the prior is learned, values are taken as they are (the configured prior is only a guess).
+  for (let i = 0; i < 29; i++) priors.add('', 5);
+  priors.add('', 25);
   await priors.refresh(store, T0);
-  const p = priors.get('');
+  let p = priors.get('');
   assert.equal(p.learned, true);
-  // The store folded 30 × 5 (mean stays 5, variance 0) then 20: m = 5 + 0.01·15, v = 0.99·0.01·15².
-  assert.ok(Math.abs(p.mean - 5.15) < 1e-9, `mean ${p.mean}`);
-  assert.ok(Math.abs(p.variance - 0.99 * 0.01 * 225) < 1e-9, `variance ${p.variance}`);
+  // 29 × 5 then 25 (not capped at the configured 5 + 3·5 = 20): m = 5.2, v = 0.99·0.01·20² = 3.96.
+  assert.ok(Math.abs(p.mean - 5.2) < 1e-9, `mean ${p.mean}`);
+  assert.ok(Math.abs(p.variance - 3.96) < 1e-9, `variance ${p.variance}`);
+  // Learned: a window of 10 000 is queued as the threshold 5.2 + 3·√5.2.
+  const cap5 = 5.2 + 3 * Math.sqrt(5.2);
+  priors.add('', 10_000);
+  await priors.refresh(store, T0 + 5000);
+  p = priors.get('');
+  const d = cap5 - 5.2;
+  assert.ok(Math.abs(p.mean - (5.2 + 0.01 * d)) < 1e-9, `mean ${p.mean}`);
+  assert.ok(Math.abs(p.variance - 0.99 * (3.96 + 0.01 * d * d)) < 1e-9, `variance ${p.variance}`);
 });
 
 /**
