@@ -229,7 +229,7 @@ export function contractSuite(name: string, setup: () => Promise<Harness>): void
       assert.deepEqual([r?.fired, r?.penalty], [[0], expected]);
       // A batch without rules still reports it.
       [r] = await h.store.run([{ subject: 's', ops: [] }], T0 + 20);
-      assert.deepEqual(r, { results: [], penalty: expected, fired: [], creditUntilMs: 0, cleared: false });
+      assert.deepEqual(r, { results: [], penalty: expected, fired: [], creditUntilMs: 0, cleared: false, suspicion: 1 });
       const ttl = await h.pttl('vigil:{s}:penalty', T0 + 5);
       assert.ok(ttl > 28_000 && ttl <= 30_000, `ttl ${ttl}`);
     });
