@@ -90,6 +90,8 @@ export class RateBaselineDetector implements Detector {
       action: c.action,
       shadow: c.shadow,
       ...(limit !== null ? { limit } : {}),
+      // score is z (or the ratio) below min_count too, where the store does not compare it.
+      floor: minCount,
     };
   }
 
