@@ -157,5 +157,21 @@ export function writePolicy(opts: WriteOptions): WrittenPolicy {
     ...removed.map((c) => ` Removed: ${c.slice(2)}`),
   ].join('\n');
   doc.commentBefore = doc.commentBefore ? `${header}\n\n${doc.commentBefore}` : header;
-  return { text: doc.toString({ lineWidth: 0 }), changes };
+  return { text: tightBrackets(doc.toString({ lineWidth: 0 })), changes };
+}
+
+/**
+ * `[ a, b ]` → `[a, b]`, as policies are written by hand (the yaml library pads flow sequences and maps
+ * alike, and the default policy writes `[a, b]` and `{ a: b }`): so a diff against the base shows what
+ * changed, not the spacing. Comments are left alone.
+ */
+function tightBrackets(text: string): string {
+  return text
+    .split('\n')
+    .map((line) => {
+      const hash = line.search(/(^|\s)#/);
+      const code = hash === -1 ? line : line.slice(0, hash);
+      return code.replace(/\[ ([^\[\]]*?) \]/g, '[$1]').replace(/\[ \]/g, '[]') + (hash === -1 ? '' : line.slice(hash));
+    })
+    .join('\n');
 }

@@ -62,7 +62,9 @@ function median(values: number[]): number {
 
 function staticEvidence(g: TemplateGroup): string | null {
   const os = g.observations;
-  const byExt = ASSET_EXT.exec(g.template);
+  // By the paths, not the template: a numbered photo (`/img/1234.jpg`) has the template `/img/{id}`.
+  const withExt = os.map((o) => ASSET_EXT.exec(o.path)).filter((m) => m !== null);
+  const byExt = withExt.length / os.length >= 0.9 ? withExt[0]! : null;
   const types = os.map((o) => o.contentType).filter((t): t is string => t !== null);
   const assetTypes = types.filter((t) => ASSET_TYPE.test(t));
   const byType = types.length > 0 && assetTypes.length / types.length >= 0.9;

@@ -68,7 +68,8 @@ export function ruleName(template: string, suffix: string, used: Set<string>): s
     .replace(/\{id\}/g, 'id')
     .split(/[^a-z0-9]+/)
     .filter((w) => w !== '' && w !== 'id' && !/^\d+$/.test(w));
-  let base = [...words.slice(-3), suffix].filter((w) => w !== '').join('-').slice(0, 50).replace(/^-+|-+$/g, '') || suffix;
+  const last = words.slice(-3);
+  let base = [...last, ...(last[last.length - 1]?.includes(suffix) && suffix !== '' ? [] : [suffix])].filter((w) => w !== '').join('-').slice(0, 50).replace(/^-+|-+$/g, '') || suffix;
   if (!/^[a-z0-9]/.test(base)) base = `e-${base}`;
   if (base === 'other') base = 'other-endpoint';
   let name = base;

@@ -17,8 +17,8 @@ export function lineDiff(before: string, after: string, context = 2): string {
   let j = 0;
   while (i < n || j < m) {
     if (i < n && j < m && a[i] === b[j]) ops.push({ op: ' ', line: a[i++]!, at: j++ });
-    else if (j < m && (i === n || lcs[i]![j + 1]! >= lcs[i + 1]![j]!)) ops.push({ op: '+', line: b[j]!, at: j++ });
-    else ops.push({ op: '-', line: a[i++]!, at: j });
+    else if (i < n && (j === m || lcs[i + 1]![j]! >= lcs[i]![j + 1]!)) ops.push({ op: '-', line: a[i++]!, at: j });
+    else ops.push({ op: '+', line: b[j]!, at: j++ });
   }
   const show = new Set<number>();
   ops.forEach((o, k) => {
