@@ -50,13 +50,15 @@ function cookie(headers: HeaderPairs, name: string): string | null {
   return null;
 }
 
-/** The identity as vigil's default policy resolves it from what a capture or log holds. */
+/** The identity in the default policy's order (jwt, api-key, session, ip) from what a capture or log holds. */
 function callerOf(x: ReplayExchange, pseudonym: Pseudonymizer): { caller: string; kind: IdentityKind } {
   const h = x.request.headers;
-  const apiKey = header(h, 'x-api-key');
-  if (apiKey) return { caller: pseudonym('api-key', apiKey), kind: 'api-key' };
+  // vigil reads a JWT's subject from the header Envoy fills after verifying it; a capture taken in
+  // front of Envoy has the bearer token itself, which stands for the same caller here.
   const auth = header(h, 'authorization');
   if (auth && /^bearer\s+\S/i.test(auth)) return { caller: pseudonym('jwt', auth.replace(/^bearer\s+/i, '')), kind: 'jwt' };
+  const apiKey = header(h, 'x-api-key');
+  if (apiKey) return { caller: pseudonym('api-key', apiKey), kind: 'api-key' };
   const session = cookie(h, 'session');
   if (session) return { caller: pseudonym('session', session), kind: 'session' };
   return { caller: pseudonym('ip', x.clientIp), kind: 'ip' };
