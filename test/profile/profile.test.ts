@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { defaultPolicyPath } from '../../src/paths.js';
+import { defaultPolicyPath, projectRoot } from '../../src/paths.js';
 import { loadPolicyFile } from '../../src/policy/load.js';
 import { runProfile } from '../../src/profile/run-profile.js';
 import type { ProfileOptions } from '../../src/profile/run-profile.js';
@@ -127,4 +127,18 @@ test('several inputs are learned from as one timeline', async () => {
   const r = await profile([formLoginSite(tmp), assetSite(tmp)]);
   assert.deepEqual(r.endpoints.map((e) => e.role).sort(), ['export', 'login', 'static']);
   assert.equal(r.inputs.length, 2);
+});
+
+test('a capture: the login is found by the password field of its JSON bodies, the username field read from them', async () => {
+  const r = await profile([join(projectRoot, 'test', 'replay', 'fixtures', 'recorded', 'loopback-shop.pcap')]);
+  const login = r.endpoints.find((e) => e.role === 'login')!;
+  assert.deepEqual(login.paths, ['/api/login']);
+  assert.equal(login.evidence[0], '131 of 131 POSTs carry a password field (JSON body)');
+  assert.deepEqual(login.login!.username, { kind: 'json', field: 'username', seen: true });
+  assert.deepEqual(login.login!.failure, { status: [401] });
+  // Captures carry Cache-Control: the evidence says how much of an asset was cacheable.
+  assert.match(r.endpoints.find((e) => e.role === 'static')!.evidence.join('\n'), /\/static\/app\.js: extension \.js, 100 % cacheable/);
+  // Callers by identity kind, as the policy's identity order resolves them.
+  const rate = r.thresholds.find((t) => t.detector === 'request-rate')!;
+  assert.deepEqual(Object.keys(rate.byKind).sort(), ['ip', 'jwt', 'session']);
 });
