@@ -19,9 +19,9 @@ Reads what vigil replay reads (pcap, pcapng, Apache/Nginx combined and Envoy JSO
 or gzip-compressed) and writes a policy for that site, valid for vigil check-policy and commented with
 the evidence behind every choice: endpoints by path template; their roles (static assets, logins and
 how a failed login shows, object reads by id, exports); detector thresholds from the distribution of
-each caller's counts per window (p50, p99, max), 2 × p99 and never looser than the base policy. Then it
-replays the same traffic with the base policy and the learned one and shows whom each flags (the cost
-diff). docs/profile.md explains every rule.
+each caller's counts per window (p50, p99, max): the higher of 2 × p99 and 1.25 × the busiest caller,
+never looser than the base policy. Then it replays the same traffic with the base policy and the
+learned one and shows whom each flags (the cost diff). docs/profile.md explains every rule.
 
 The policy goes to stdout (or -o FILE); the report goes to stderr.
 
