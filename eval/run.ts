@@ -2,7 +2,8 @@
  * `npm run eval`: replays every third-party dataset in ../shared/datasets (eval/datasets.yaml says
  * which are attacks and which benign) with the default policy and every policy in test/eval/, runs
  * `vigil profile` on each and replays the policy it learned (eval/profile.ts), checks the capture
- * readers' counts against tshark, writes docs/evaluation.md, and fails when a figure got worse than its guard in eval/guards.json (`npm run eval -- --update-guards` records the current ones).
+ * readers' counts against tshark, writes docs/evaluation.md, and fails when a figure got worse than
+ * its guard in eval/guards.json (`npm run eval -- --update-guards` records the current ones).
  */
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
