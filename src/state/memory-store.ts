@@ -402,6 +402,11 @@ export class MemoryStore implements StateStore {
 
   /** lua/confirm.lua. */
   async confirmStepUp(subject: string, creditMs: number, nowMs: number): Promise<boolean> {
+    return this.confirmStepUpNow(subject, creditMs, nowMs);
+  }
+
+  /** confirmStepUp without a turn of the event loop (the tier applies it between two of its syncs' steps). */
+  confirmStepUpNow(subject: string, creditMs: number, nowMs: number): boolean {
     this.tick(nowMs);
     const key = `vigil:{${subject}}:penalty`;
     const held = this.get(key, nowMs);

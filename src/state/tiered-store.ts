@@ -78,6 +78,8 @@ interface Entry {
   inflight: SubjectDelta | null;
   /** Clock time of the sync that last refreshed it, or -Infinity. */
   syncedAtMs: number;
+  /** The latest step-up clear seen here (a challenge set at or before it stays cleared), or -1. */
+  clearedSinceMs: number;
 }
 
 export class TieredStore implements StateStore {
@@ -280,8 +282,11 @@ export class TieredStore implements StateStore {
       return;
     }
     if (!(ev.penalty.untilMs > nowMs)) return;
+    // The event of a challenge set before a step-up clear made here (its sync may carry the event
+    // after the clear): the clear stands.
+    if (ev.penalty.action === 'challenge' && ev.penalty.sinceMs <= (this.entries.get(ev.subject)?.clearedSinceMs ?? -1)) return;
     if (!this.entries.has(ev.subject)) {
-      this.entries.set(ev.subject, { keys: new Set(), pending: null, inflight: null, syncedAtMs: -Infinity });
+      this.entries.set(ev.subject, { keys: new Set(), pending: null, inflight: null, syncedAtMs: -Infinity, clearedSinceMs: -1 });
     }
     this.local.applyDelta({ ...emptyDelta(ev.subject), penalty: ev.penalty }, nowMs);
   }
@@ -326,7 +331,7 @@ export class TieredStore implements StateStore {
     if (e) {
       this.entries.delete(subject);
     } else {
-      e = { keys: new Set(), pending: null, inflight: null, syncedAtMs: -Infinity };
+      e = { keys: new Set(), pending: null, inflight: null, syncedAtMs: -Infinity, clearedSinceMs: -1 };
     }
     this.entries.set(subject, e);
     // Not refreshed by the latest sync: new here, evicted, or idle since. Fetch its shared state soon.
@@ -408,9 +413,12 @@ export class TieredStore implements StateStore {
 
   /** The upstream confirmed a step-up: cleared in the tier now, merged into the shared store at the next sync. */
   async confirmStepUp(subject: string, creditMs: number, nowMs: number): Promise<boolean> {
-    const cleared = await this.local.confirmStepUp(subject, creditMs, nowMs);
+    // Synchronously, with the pending delta below: a sync finishing in between would import its
+    // snapshot (the challenge still in it) with nothing pending to clear it again.
+    const cleared = this.local.confirmStepUpNow(subject, creditMs, nowMs);
     if (cleared) {
       const e = this.touch(subject);
+      e.clearedSinceMs = Math.max(e.clearedSinceMs, nowMs);
       const d = (e.pending ??= emptyDelta(subject));
       d.clearedSinceMs = nowMs;
       if (d.penalty?.action === 'challenge') d.penalty = null;

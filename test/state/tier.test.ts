@@ -52,6 +52,35 @@ contractSuite('TieredStore over MemoryStore', async () => {
   };
 });
 
+describe('TieredStore: a step-up clear while a sync is in flight', () => {
+  it('stands, though that sync brings back the challenge and the event of its setting', async () => {
+    // A shared store whose sync answers only when released: the clear lands between send and answer.
+    const inner = new MemoryStore();
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((r) => (release = r));
+    const shared: SharedStore = Object.assign(Object.create(inner) as MemoryStore, {
+      sync: async (...args: Parameters<MemoryStore['sync']>) => {
+        const out = await inner.sync(...args);
+        await gate;
+        return out;
+      },
+    });
+    const tier = tierOver(shared);
+    const challenge: Batch = { subject: 'u', ops: [countOp({ name: 'o' })], rules: [rule(0, 0, 'challenge', 'c', 60_000)] };
+    const [set] = await tier.run([challenge], T0 - 1);
+    assert.equal(set!.penalty?.action, 'challenge');
+    assert.equal(await tier.confirmStepUp('u', 300_000, T0), true, 'cleared while the sync carrying the challenge waits');
+    release();
+    // The held sync finishes (its snapshot, then its events, are taken in); no other sync runs before
+    // the next batch is decided from the tier.
+    for (let i = 0; i < 10; i++) await new Promise((r) => setImmediate(r));
+    const [after] = await tier.run([{ subject: 'u', ops: [] }], T0 + 2);
+    assert.equal(after!.penalty, null, 'the challenge stays cleared');
+    assert.equal(after!.creditUntilMs, 0, 'no stepUp in the batch: credit not read');
+    await tier.close();
+  });
+});
+
 let server: RedisServer;
 const redisStores: RedisStore[] = [];
 async function redisShared(): Promise<RedisStore> {
