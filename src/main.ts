@@ -13,6 +13,7 @@ import { createMetrics, showLivePolicy } from './obs/metrics.js';
 import type { Metrics } from './obs/metrics.js';
 import { watchLoopStalls, type LoopStallWatch } from './obs/loop-stalls.js';
 import { ThrottledLog } from './obs/throttled-log.js';
+import { ListenError } from './listen-error.js';
 import { loadPolicyFile } from './policy/load.js';
 import { policyFileFor } from './policy/locate.js';
 import type { Policy } from './policy/policy.js';
@@ -95,7 +96,11 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
   const inner: SharedStore = opts.store ?? (settings.redisUrl ? createRedisStore(settings.redisUrl, { cluster: settings.redisCluster, ...(settings.redisTls ? { tls: redisTlsOptions(settings.redisTls) } : {}) }) : new MemoryStore());
   if (inner instanceof RedisStore) {
     // Serve either way (decisions come from the in-process tier until Redis answers), but say so once.
-    await inner.ready(2000).catch((err: Error) => logger.warn({ err: err.message }, 'Redis is not reachable yet: deciding from this replica alone until it is'));
+    // Named by setting and host:port (never the URL itself: it may carry a password).
+    const redisAt = settings.redisUrl ? new URL(settings.redisUrl).host : undefined;
+    await inner
+      .ready(2000)
+      .catch((err: Error) => logger.warn({ setting: 'REDIS_URL', redis: redisAt, err: err.message }, `Redis at REDIS_URL (${redisAt}) is not reachable yet: deciding from this replica alone until it is`));
   }
   const shared = new GuardedStore(
     inner,
@@ -150,7 +155,9 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
   let syncTimer: NodeJS.Timeout | undefined;
   let stalls: LoopStallWatch | undefined;
   try {
-    const grpcPort = await grpcServer.start();
+    const grpcPort = await grpcServer.start().catch((err: unknown) => {
+      throw new ListenError('VIGIL_GRPC_ADDRESS', settings.grpcAddress, err);
+    });
     admin = await startAdmin(settings.adminAddress.host, settings.adminAddress.port, {
       registry,
       logger,
@@ -177,6 +184,8 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
         detectors: current.detectors.map((d) => `${d.config.name} (${d.config.type}, ${d.config.action}${d.config.shadow ? ', shadow' : ''})`),
         text: current.text,
       }),
+    }).catch((err: unknown) => {
+      throw new ListenError('VIGIL_ADMIN_ADDRESS', settings.adminAddress, err);
     });
     stalls = watchLoopStalls({ stalled: (s) => metrics.loopStallSeconds.observe(s) }, problems);
     manual.start();

@@ -9,6 +9,7 @@
  * ports of their own (each worker logs its address); the primary answers 404 for them, saying so.
  * A worker that dies is logged and replaced. SIGTERM drains every worker, then the primary exits.
  */
+import { ListenError } from '../listen-error.js';
 import cluster, { type Worker } from 'node:cluster';
 import { createServer } from 'node:http';
 import { AggregatorRegistry } from 'prom-client';
@@ -74,7 +75,7 @@ export async function runPrimary(settings: Settings): Promise<number> {
     }
   });
   const adminPort = await new Promise<number>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (err) => reject(new ListenError('VIGIL_ADMIN_ADDRESS', settings.adminAddress, err)));
     server.listen(settings.adminAddress.port, settings.adminAddress.host, () => {
       const a = server.address();
       resolve(typeof a === 'object' && a ? a.port : settings.adminAddress.port);
