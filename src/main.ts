@@ -13,6 +13,7 @@ import { createMetrics, showLivePolicy } from './obs/metrics.js';
 import type { Metrics } from './obs/metrics.js';
 import { watchLoopStalls, type LoopStallWatch } from './obs/loop-stalls.js';
 import { ThrottledLog } from './obs/throttled-log.js';
+import { StoreErrorLog, storeErrorName } from './obs/store-error-log.js';
 import { ListenError } from './listen-error.js';
 import { loadPolicyFile } from './policy/load.js';
 import { policyFileFor } from './policy/locate.js';
@@ -273,15 +274,31 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
 /** The in-process tier over Redis, with its metrics and one log line per change of health. */
 function createTier(shared: GuardedStore, redis: SharedStore, settings: Settings, clock: Clock, metrics: Metrics, logger: Logger): TieredStore {
   let failing = false;
+  // Every Redis error by name, from the first (store-error-log.ts); the connection's own errors
+  // (NOAUTH, WRONGPASS, ECONNREFUSED, …) are what a 'not-ready' sync is waiting on.
+  const errors = new StoreErrorLog(logger);
+  let connectionError: Error | null = null;
+  if (redis instanceof RedisStore) {
+    redis.onStatus((_status, lastError) => {
+      if (lastError === null || lastError === connectionError) return;
+      connectionError = lastError;
+      errors.record('connection', lastError);
+    });
+  }
   const onSync = (r: SyncReport): void => {
     metrics.syncs.inc({ result: r.ok ? 'ok' : r.failure! });
     if (r.ok) metrics.syncSubjects.inc(r.subjects);
     if (r.dropped > 0) metrics.syncDropped.inc(r.dropped);
     if (!r.ok && r.failure !== 'not-ready') metrics.storeErrors.inc({ reason: r.failure === 'timeout' ? 'timeout' : 'error' });
+    const cause = r.failure === 'not-ready' ? (connectionError ?? undefined) : r.error;
     if (!r.ok && !failing) {
       failing = true;
-      const err = r.error instanceof Error ? r.error.message : r.failure;
-      logger.warn({ store: 'redis', failure: r.failure, err, dropped: r.dropped }, 'store sync failing: deciding from this replica\'s own view');
+      const err = cause instanceof Error ? cause.message : r.failure;
+      const error = cause === undefined ? r.failure : storeErrorName(cause);
+      logger.warn({ store: 'redis', failure: r.failure, error, err, dropped: r.dropped }, 'store sync failing: deciding from this replica\'s own view');
+      if (r.failure !== 'not-ready' && cause !== undefined) errors.record('sync', cause, true);
+    } else if (!r.ok && r.failure !== 'not-ready' && r.error !== undefined) {
+      errors.record('sync', r.error);
     } else if (r.ok && failing) {
       failing = false;
       logger.info({ store: 'redis' }, 'store sync recovered: decisions share state again');
