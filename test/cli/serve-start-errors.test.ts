@@ -9,6 +9,7 @@ import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { projectRoot } from '../../src/paths.js';
+import { startRedis } from '../helpers/redis-server.js';
 
 const held: Server[] = [];
 after(() => held.forEach((s) => s.close()));
@@ -23,6 +24,7 @@ function holdPort(): Promise<number> {
 }
 
 function serve(env: Record<string, string>) {
+  // spawnSync: the bound only keeps a hang (what this file guards against) from stalling the suite.
   return spawnSync(process.execPath, [join(projectRoot, 'bin', 'vigil'), 'serve'], {
     // VIGIL_GRPC_INSECURE: a non-loopback plaintext gRPC address is a settings error of its own, not what this file is about.
     env: { PATH: process.env.PATH ?? '', VIGIL_GRPC_ADDRESS: '127.0.0.1:0', VIGIL_ADMIN_ADDRESS: '127.0.0.1:0', VIGIL_LOG_LEVEL: 'silent', VIGIL_GRPC_INSECURE: 'true', ...env },
@@ -58,4 +60,16 @@ test('the gRPC and admin addresses on one port: a settings error before anything
   const r = serve({ VIGIL_GRPC_ADDRESS: '0.0.0.0:50999', VIGIL_ADMIN_ADDRESS: '127.0.0.1:50999' });
   assert.equal(r.status, 2, r.stderr);
   assert.match(r.stderr, /^vigil: cannot start:\n  - VIGIL_ADMIN_ADDRESS: 127\.0\.0\.1:50999 is the same port as VIGIL_GRPC_ADDRESS 0\.0\.0\.0:50999 \(/);
+});
+
+test('with VIGIL_WORKERS, workers that cannot listen stop vigil with exit 1 and the same line (no endless re-forks, no hang)', async (t) => {
+  const redis = await startRedis();
+  t.after(() => redis.stop());
+  const port = await holdPort();
+  const r = serve({ VIGIL_WORKERS: '2', REDIS_URL: redis.url, VIGIL_KEY_SECRET: 'test-secret-0123456789abcdef', VIGIL_GRPC_ADDRESS: `127.0.0.1:${port}`, VIGIL_LOG_LEVEL: 'error' });
+  assert.equal(r.status, 1, `${r.stderr}\n${r.stdout}`);
+  const line = `vigil: cannot start: VIGIL_GRPC_ADDRESS=127.0.0.1:${port}: cannot listen: the port is in use (another process, or another vigil, holds it)`;
+  assert.ok(r.stderr.split('\n').includes(line), r.stderr);
+  assert.match(r.stdout, /"msg":"worker exited before serving: stopping vigil"/);
+  assert.doesNotMatch(r.stdout, /starting a new one/);
 });
