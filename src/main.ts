@@ -13,6 +13,8 @@ import { createMetrics, showLivePolicy } from './obs/metrics.js';
 import type { Metrics } from './obs/metrics.js';
 import { watchLoopStalls, type LoopStallWatch } from './obs/loop-stalls.js';
 import { ThrottledLog } from './obs/throttled-log.js';
+import { StoreErrorLog, storeErrorName } from './obs/store-error-log.js';
+import { ListenError } from './listen-error.js';
 import { loadPolicyFile } from './policy/load.js';
 import { policyFileFor } from './policy/locate.js';
 import type { Policy } from './policy/policy.js';
@@ -95,7 +97,11 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
   const inner: SharedStore = opts.store ?? (settings.redisUrl ? createRedisStore(settings.redisUrl, { cluster: settings.redisCluster, ...(settings.redisTls ? { tls: redisTlsOptions(settings.redisTls) } : {}) }) : new MemoryStore());
   if (inner instanceof RedisStore) {
     // Serve either way (decisions come from the in-process tier until Redis answers), but say so once.
-    await inner.ready(2000).catch((err: Error) => logger.warn({ err: err.message }, 'Redis is not reachable yet: deciding from this replica alone until it is'));
+    // Named by setting and host:port (never the URL itself: it may carry a password).
+    const redisAt = settings.redisUrl ? new URL(settings.redisUrl).host : undefined;
+    await inner
+      .ready(2000)
+      .catch((err: Error) => logger.warn({ setting: 'REDIS_URL', redis: redisAt, err: err.message }, `Redis at REDIS_URL (${redisAt}) is not reachable yet: deciding from this replica alone until it is`));
   }
   const shared = new GuardedStore(
     inner,
@@ -150,7 +156,9 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
   let syncTimer: NodeJS.Timeout | undefined;
   let stalls: LoopStallWatch | undefined;
   try {
-    const grpcPort = await grpcServer.start();
+    const grpcPort = await grpcServer.start().catch((err: unknown) => {
+      throw new ListenError('VIGIL_GRPC_ADDRESS', settings.grpcAddress, err);
+    });
     admin = await startAdmin(settings.adminAddress.host, settings.adminAddress.port, {
       registry,
       logger,
@@ -177,6 +185,8 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
         detectors: current.detectors.map((d) => `${d.config.name} (${d.config.type}, ${d.config.action}${d.config.shadow ? ', shadow' : ''})`),
         text: current.text,
       }),
+    }).catch((err: unknown) => {
+      throw new ListenError('VIGIL_ADMIN_ADDRESS', settings.adminAddress, err);
     });
     stalls = watchLoopStalls({ stalled: (s) => metrics.loopStallSeconds.observe(s) }, problems);
     manual.start();
@@ -264,15 +274,31 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
 /** The in-process tier over Redis, with its metrics and one log line per change of health. */
 function createTier(shared: GuardedStore, redis: SharedStore, settings: Settings, clock: Clock, metrics: Metrics, logger: Logger): TieredStore {
   let failing = false;
+  // Every Redis error by name, from the first (store-error-log.ts); the connection's own errors
+  // (NOAUTH, WRONGPASS, ECONNREFUSED, …) are what a 'not-ready' sync is waiting on.
+  const errors = new StoreErrorLog(logger);
+  let connectionError: Error | null = null;
+  if (redis instanceof RedisStore) {
+    redis.onStatus((_status, lastError) => {
+      if (lastError === null || lastError === connectionError) return;
+      connectionError = lastError;
+      errors.record('connection', lastError);
+    });
+  }
   const onSync = (r: SyncReport): void => {
     metrics.syncs.inc({ result: r.ok ? 'ok' : r.failure! });
     if (r.ok) metrics.syncSubjects.inc(r.subjects);
     if (r.dropped > 0) metrics.syncDropped.inc(r.dropped);
     if (!r.ok && r.failure !== 'not-ready') metrics.storeErrors.inc({ reason: r.failure === 'timeout' ? 'timeout' : 'error' });
+    const cause = r.failure === 'not-ready' ? (connectionError ?? undefined) : r.error;
     if (!r.ok && !failing) {
       failing = true;
-      const err = r.error instanceof Error ? r.error.message : r.failure;
-      logger.warn({ store: 'redis', failure: r.failure, err, dropped: r.dropped }, 'store sync failing: deciding from this replica\'s own view');
+      const err = cause instanceof Error ? cause.message : r.failure;
+      const error = cause === undefined ? r.failure : storeErrorName(cause);
+      logger.warn({ store: 'redis', failure: r.failure, error, err, dropped: r.dropped }, 'store sync failing: deciding from this replica\'s own view');
+      if (r.failure !== 'not-ready' && cause !== undefined) errors.record('sync', cause, true);
+    } else if (!r.ok && r.failure !== 'not-ready' && r.error !== undefined) {
+      errors.record('sync', r.error);
     } else if (r.ok && failing) {
       failing = false;
       logger.info({ store: 'redis' }, 'store sync recovered: decisions share state again');

@@ -259,6 +259,11 @@ export function parseSettings(env: Env = process.env): Settings {
   if (settings.workers > 1 && !settings.redisUrl) {
     problems.push('VIGIL_WORKERS: more than 1 worker needs REDIS_URL (the embedded store lives in one process, so each worker would see only its share of the traffic)');
   }
+  if (sharesPort(settings.grpcAddress, settings.adminAddress)) {
+    problems.push(
+      `VIGIL_ADMIN_ADDRESS: ${formatAddress(settings.adminAddress)} is the same port as VIGIL_GRPC_ADDRESS ${formatAddress(settings.grpcAddress)} (the ext_proc gRPC server and the admin HTTP server each need a port of their own)`,
+    );
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   return settings;
 }
@@ -269,6 +274,14 @@ export function parseAddress(raw: string): { host: string; port: number } | null
   const port = Number(m[3]);
   if (port > 65535) return null;
   return { host: m[1] ?? m[2] ?? '', port };
+}
+
+const WILDCARD_HOSTS = new Set(['', '0.0.0.0', '::', '0:0:0:0:0:0:0:0']);
+
+/** Two listen addresses that would collide: the same fixed port, on the same host or where either binds every interface. */
+function sharesPort(a: { host: string; port: number }, b: { host: string; port: number }): boolean {
+  if (a.port === 0 || a.port !== b.port) return false;
+  return a.host.toLowerCase() === b.host.toLowerCase() || WILDCARD_HOSTS.has(a.host) || WILDCARD_HOSTS.has(b.host);
 }
 
 export function formatAddress(a: { host: string; port: number }): string {

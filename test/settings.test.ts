@@ -195,3 +195,13 @@ test('the TLS settings are in SETTINGS_DOC and the README settings table', () =>
     assert.match(readme, new RegExp(`^\\| \`${name}\` \\|`, 'm'), `README row for ${name}`);
   }
 });
+
+test('the gRPC and admin addresses may not share a port (same host, or either on every interface); port 0 may repeat', () => {
+  const clash = /VIGIL_ADMIN_ADDRESS: .* is the same port as VIGIL_GRPC_ADDRESS/;
+  assert.throws(() => parseSettings({ VIGIL_GRPC_ADDRESS: '127.0.0.1:9000', VIGIL_ADMIN_ADDRESS: '127.0.0.1:9000' }), clash);
+  assert.throws(() => parseSettings({ VIGIL_GRPC_ADDRESS: '0.0.0.0:9000', VIGIL_ADMIN_ADDRESS: '127.0.0.1:9000', VIGIL_GRPC_INSECURE: 'true' }), clash);
+  assert.throws(() => parseSettings({ VIGIL_GRPC_ADDRESS: '[::1]:9000', VIGIL_ADMIN_ADDRESS: '[::]:9000' }), clash);
+  assert.throws(() => parseSettings({ VIGIL_ADMIN_ADDRESS: '127.0.0.1:50051' }), clash, 'against the default gRPC address');
+  assert.doesNotThrow(() => parseSettings({ VIGIL_GRPC_ADDRESS: '127.0.0.1:0', VIGIL_ADMIN_ADDRESS: '127.0.0.1:0' }));
+  assert.doesNotThrow(() => parseSettings({ VIGIL_GRPC_ADDRESS: '10.0.0.1:9000', VIGIL_ADMIN_ADDRESS: '127.0.0.1:9000', VIGIL_GRPC_INSECURE: 'true' }), 'two different interfaces');
+});

@@ -12,6 +12,7 @@ import type { Check } from '../replay/expect.js';
 import { humanReport } from '../replay/human-report.js';
 import { decisionLine } from '../replay/decision-line.js';
 import { runReplay } from '../replay/run-replay.js';
+import { Progress } from './progress.js';
 import type { ReplayMode } from '../replay/run-replay.js';
 import type { ReplaySummary } from '../replay/summary.js';
 
@@ -38,6 +39,8 @@ Options:
   --expect FILE        check the decisions against expectations (YAML; docs/replay.md); exit 1 with
                        what happened instead when one fails
   --top N              flagged callers listed in the report (default 10)
+  -q, --quiet          no progress line on stderr (it is shown only on a terminal, and only for a
+                       replay that lasts more than 2 s)
   --min-read PERCENT   refuse a log of which less than PERCENT of the lines could be read (default 50;
                        a log or capture of which nothing could be read is always refused)
   -h, --help           this help
@@ -59,6 +62,7 @@ interface ReplayArgs {
   expect: string | null;
   top: number;
   minReadPercent: number;
+  quiet: boolean;
 }
 
 function parse(argv: string[]): ReplayArgs | 'help' {
@@ -79,6 +83,7 @@ function parse(argv: string[]): ReplayArgs | 'help' {
         expect: { type: 'string' },
         top: { type: 'string' },
         'min-read': { type: 'string' },
+        quiet: { type: 'boolean', short: 'q' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -111,7 +116,7 @@ function parse(argv: string[]): ReplayArgs | 'help' {
     const secret = process.env['VIGIL_KEY_SECRET'];
     mode = { kind: 'in-process', policy: loadPolicyFile(policyFileFor(path)), shadow: values.shadow === true, ...(secret ? { keySecret: secret } : {}) };
   }
-  return { files: positionals, mode, json: values.json === true, decisions: values.decisions ?? null, expect: values.expect ?? null, top, minReadPercent };
+  return { files: positionals, mode, json: values.json === true, decisions: values.decisions ?? null, expect: values.expect ?? null, top, minReadPercent, quiet: values.quiet === true };
 }
 
 function openDecisions(file: string): Promise<WriteStream> {
@@ -124,6 +129,7 @@ function openDecisions(file: string): Promise<WriteStream> {
 
 export async function runReplayCli(argv: string[]): Promise<number> {
   let args: ReplayArgs;
+  let progress: Progress;
   let checks: Check[] = [];
   let decisions: WriteStream | null = null;
   try {
@@ -133,6 +139,7 @@ export async function runReplayCli(argv: string[]): Promise<number> {
       return 0;
     }
     args = parsed;
+    progress = new Progress({ quiet: args.quiet });
     if (args.expect) checks = loadExpectations(args.expect);
     if (args.decisions) decisions = await openDecisions(args.decisions);
   } catch (err) {
@@ -140,7 +147,17 @@ export async function runReplayCli(argv: string[]): Promise<number> {
   }
   try {
     const out = decisions;
-    const { records, summary } = await runReplay({ files: args.files, mode: args.mode, minReadPercent: args.minReadPercent, ...(out ? { onRecord: (r) => out.write(`${decisionLine(r)}\n`) } : {}) });
+    let played = 0;
+    const { records, summary } = await runReplay({
+      files: args.files,
+      mode: args.mode,
+      minReadPercent: args.minReadPercent,
+      onPlay: (total) => progress.start('replaying', total, 'exchanges'),
+      onRecord: (r) => {
+        out?.write(`${decisionLine(r)}\n`);
+        progress.update(++played);
+      },
+    }).finally(() => progress.done());
     const results = runChecks(checks, records);
     if (args.json) {
       process.stdout.write(`${JSON.stringify(checks.length > 0 ? { ...summary, expectations: results } : summary, null, 2)}\n`);

@@ -21,7 +21,8 @@ SIGHUP: check the policy file now and reload it if it changed (also re-reports a
 SIGTERM or SIGINT: stop accepting streams, let in-flight ones finish (VIGIL_DRAIN_TIMEOUT_MS), exit 0.
 
 VIGIL_WORKERS=N (with REDIS_URL): N worker processes share the ext_proc port; the admin address then
-serves /metrics (all workers summed), /healthz and /readyz from the primary process.
+serves /metrics (all workers summed), /healthz and /readyz from the primary process. A worker that
+exits once all have served is replaced; one that cannot start (a port in use, …) stops vigil, exit 1.
 `;
 
 export async function runServe(argv: string[]): Promise<number> {
@@ -44,6 +45,8 @@ export async function runServe(argv: string[]): Promise<number> {
     bridgeConsole(logger);
     vigil = worker === null ? await startVigil({ settings, logger }) : await startWorker(settings, logger);
   } catch (err) {
+    // A worker that cannot start lets go of the primary (its IPC channel would keep it alive), which then stops.
+    if (cluster.isWorker) cluster.worker?.disconnect();
     if (err instanceof ConfigError) {
       process.stderr.write(`vigil: cannot start:\n${err.problems.map((p) => `  - ${p}`).join('\n')}\n`);
       return 2;

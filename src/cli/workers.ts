@@ -7,8 +7,11 @@
  * (prom-client's AggregatorRegistry over IPC), /healthz (200 while every worker is up) and /readyz
  * (200 once every worker serves). The operator API and /debug/policy live in the workers, on loopback
  * ports of their own (each worker logs its address); the primary answers 404 for them, saying so.
- * A worker that dies is logged and replaced. SIGTERM drains every worker, then the primary exits.
+ * A worker that dies is logged and replaced, once every worker has served; one that exits before that
+ * could not start (its reason is on stderr) and stops vigil with exit 1 rather than being re-forked
+ * forever. SIGTERM drains every worker, then the primary exits.
  */
+import { ListenError } from '../listen-error.js';
 import cluster, { type Worker } from 'node:cluster';
 import { createServer } from 'node:http';
 import { AggregatorRegistry } from 'prom-client';
@@ -26,6 +29,10 @@ export async function runPrimary(settings: Settings): Promise<number> {
   const aggregator = new AggregatorRegistry();
   const workers = new Map<Worker, WorkerState>();
   let stopping = false;
+  /** Every worker has served once: from then on a worker that exits is replaced. */
+  let served = false;
+  /** Stops the workers and ends runPrimary with this exit code (set once the primary waits for signals). */
+  let stopWith: ((code: number, why: string) => void) | undefined;
 
   const fork = (index: number): void => {
     const w = cluster.fork({ VIGIL_WORKER_INDEX: String(index) });
@@ -36,6 +43,7 @@ export async function runPrimary(settings: Settings): Promise<number> {
         s.serving = true;
         if (m.grpc) s.grpc = m.grpc;
         if ([...workers.values()].every((x) => x.serving)) {
+          served = true;
           logger.info({ grpc: s.grpc, admin: formatAddress({ host: settings.adminAddress.host, port: adminPort }), workers: settings.workers }, 'vigil serving');
         }
       }
@@ -45,6 +53,12 @@ export async function runPrimary(settings: Settings): Promise<number> {
     const s = workers.get(w);
     workers.delete(w);
     if (stopping || !s) return;
+    if (!served) {
+      // It could not start (its reason is on stderr: a port in use, …); a new one would fail alike, forever.
+      logger.error({ worker: s.index, code, signal }, 'worker exited before serving: stopping vigil');
+      stopWith?.(1, 'a worker could not start');
+      return;
+    }
     logger.error({ worker: s.index, code, signal }, 'worker exited: starting a new one');
     fork(s.index);
   });
@@ -74,7 +88,7 @@ export async function runPrimary(settings: Settings): Promise<number> {
     }
   });
   const adminPort = await new Promise<number>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (err) => reject(new ListenError('VIGIL_ADMIN_ADDRESS', settings.adminAddress, err)));
     server.listen(settings.adminAddress.port, settings.adminAddress.host, () => {
       const a = server.address();
       resolve(typeof a === 'object' && a ? a.port : settings.adminAddress.port);
@@ -84,20 +98,21 @@ export async function runPrimary(settings: Settings): Promise<number> {
   for (let i = 1; i <= settings.workers; i++) fork(i);
 
   return new Promise<number>((resolve) => {
-    const stop = (signal: string): void => {
+    const stop = (signal: string, exitCode = 0): void => {
       if (stopping) return;
       stopping = true;
-      logger.info({ signal, workers: workers.size }, 'signal received: draining workers');
+      if (exitCode === 0) logger.info({ signal, workers: workers.size }, 'signal received: draining workers');
       for (const w of workers.keys()) w.process.kill('SIGTERM');
       const check = setInterval(() => {
         if ([...workers.keys()].every((w) => w.isDead())) {
           clearInterval(check);
           server.close();
           logger.info('vigil stopped');
-          resolve(0);
+          resolve(exitCode);
         }
       }, 50);
     };
+    stopWith = (code, why) => stop(why, code);
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
     process.on('SIGHUP', () => {

@@ -24,6 +24,13 @@ Options:
   --config FILE.json          filter config (SimFilterConfig: processing_mode, message_timeout_ms,
                               failure_mode_allow, mutation_rules, envoy_version, ...)
   --repeat N                  send the request N times over one connection (default 1)
+  --concurrency N             with --repeat, keep up to N exchanges in flight at once, each its
+                              own ext_proc stream on the one connection, as Envoy does for
+                              concurrent requests (default 1: one after another); output stays in
+                              exchange order
+  --upstream                  also print the request as the upstream received it (after the ext_proc
+                              server's mutations): request line, every header, x-vigil-* included,
+                              and the body; --json always carries it as "upstreamRequest"
   --tls-ca FILE               speak TLS, trusting the server certificates this PEM CA bundle signs
   --tls-cert FILE             with --tls-ca: client certificate (PEM) for mTLS, like Envoy's
                               UpstreamTlsContext; needs --tls-key
@@ -46,6 +53,8 @@ interface SimArgs {
   exchange: HttpExchange;
   config: SimFilterConfig;
   repeat: number;
+  concurrency: number;
+  upstream: boolean;
   json: boolean;
   tls?: SimTls;
 }
@@ -104,6 +113,8 @@ function parse(argv: string[]): SimArgs | 'help' {
       'upstream-status': { type: 'string' },
       config: { type: 'string' },
       repeat: { type: 'string' },
+      concurrency: { type: 'string' },
+      upstream: { type: 'boolean' },
       json: { type: 'boolean' },
       'tls-ca': { type: 'string' },
       'tls-cert': { type: 'string' },
@@ -157,6 +168,8 @@ function parse(argv: string[]): SimArgs | 'help' {
     exchange,
     config,
     repeat: intArg('repeat', values.repeat, 1, 1, 1_000_000),
+    concurrency: intArg('concurrency', values.concurrency, 1, 1, 1000),
+    upstream: values.upstream ?? false,
     json: values.json ?? false,
     ...(tls ? { tls } : {}),
   };
@@ -169,14 +182,26 @@ function nonZero(stats: Record<StatName, number>): string {
   return parts.length > 0 ? parts.join(' ') : '(none)';
 }
 
-function text(i: number, r: SimResult): string {
+/** The request as the upstream received it: `> ` lines, as curl -v shows a request. */
+function upstreamText(u: NonNullable<SimResult['upstreamRequest']>): string[] {
+  const pseudo = (name: string) => u.headers.find(([k]) => k === name)?.[1] ?? '';
+  const lines = [`> ${pseudo(':method')} ${pseudo(':path')}`];
+  for (const [k, v] of u.headers) if (!k.startsWith(':') || k === ':authority') lines.push(`> ${k}: ${v}`);
+  lines.push('>');
+  if (u.body.length > 0) lines.push(u.body.toString('utf8'));
+  for (const [k, v] of u.trailers ?? []) lines.push(`> (trailer) ${k}: ${v}`);
+  return lines;
+}
+
+function text(i: number, r: SimResult, upstream = false): string {
   const lines = [`exchange ${i}: ${r.outcome}${r.details !== undefined ? ` (details: ${r.details})` : ''}`];
   lines.push(`< ${r.client.status}`);
   for (const [k, v] of r.client.headers) lines.push(`< ${k}: ${v}`);
   lines.push('<');
   if (r.client.body.length > 0) lines.push(r.client.body.toString('utf8'));
   for (const [k, v] of r.client.trailers ?? []) lines.push(`< (trailer) ${k}: ${v}`);
-  lines.push(`upstream: ${r.upstreamRequest === null ? 'not reached' : 'reached'}`);
+  lines.push(`upstream: ${r.upstreamRequest === null ? 'not reached' : upstream ? 'received' : 'reached'}`);
+  if (upstream && r.upstreamRequest !== null) lines.push(...upstreamText(r.upstreamRequest));
   lines.push(`stats: ${nonZero(r.stats)}`);
   return `${lines.join('\n')}\n`;
 }
@@ -190,6 +215,10 @@ function json(r: SimResult): object {
     trailers: r.client.trailers,
     details: r.details,
     upstreamReached: r.upstreamRequest !== null,
+    upstreamRequest:
+      r.upstreamRequest === null
+        ? null
+        : { headers: r.upstreamRequest.headers, body: r.upstreamRequest.body.toString('utf8'), trailers: r.upstreamRequest.trailers },
     stats: r.stats,
   };
 }
@@ -216,11 +245,26 @@ export async function runSimCli(argv: string[]): Promise<number> {
   }
   const results: SimResult[] = [];
   try {
-    for (let i = 1; i <= args.repeat; i++) {
-      const result = await sim.exchange(args.exchange);
-      results.push(result);
-      if (!args.json) process.stdout.write(`${text(i, result)}${i < args.repeat ? '\n' : ''}`);
-    }
+    // Up to --concurrency exchanges in flight; each printed once those before it are.
+    const done: Array<SimResult | undefined> = [];
+    let next = 0;
+    const flush = (): void => {
+      while (results.length < done.length && done[results.length] !== undefined) {
+        const result = done[results.length]!;
+        results.push(result);
+        const i = results.length;
+        if (!args.json) process.stdout.write(`${text(i, result, args.upstream)}${i < args.repeat ? '\n' : ''}`);
+      }
+    };
+    const lane = async (): Promise<void> => {
+      while (next < args.repeat) {
+        const index = next++;
+        done.length = Math.max(done.length, index + 1);
+        done[index] = await sim.exchange(args.exchange);
+        flush();
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(args.concurrency, args.repeat) }, lane));
   } catch (err) {
     process.stderr.write(`vigil sim: ${(err as Error).message}\n`);
     return 1;

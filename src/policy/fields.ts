@@ -122,9 +122,45 @@ export class Fields {
   /** Rejects every key that was not read. Call last. */
   done(): void {
     for (const key of Object.keys(this.obj)) {
-      if (!this.seen.has(key)) this.problems.push(`${this.where}.${key}: unknown field`);
+      if (this.seen.has(key)) continue;
+      const near = nearest(key, this.seen);
+      this.problems.push(`${this.where}.${key}: unknown field${near ? ` (did you mean "${near}"?)` : ''}`);
     }
   }
+}
+
+/**
+ * The known key closest to a mistyped one: the fewest single-character insertions, deletions,
+ * substitutions or swaps of two neighbours (the optimal-string-alignment variant of the
+ * Damerau–Levenshtein distance), at most 2 and less than half the key; none when two are as close.
+ */
+export function nearest(key: string, known: Iterable<string>): string | null {
+  const limit = Math.min(2, Math.ceil(key.length / 2) - 1);
+  let best: string | null = null;
+  let bestD = limit + 1;
+  let tie = false;
+  for (const k of known) {
+    const d = editDistance(key, k);
+    if (d < bestD) {
+      best = k;
+      bestD = d;
+      tie = false;
+    } else if (d === bestD) tie = true;
+  }
+  return best !== null && !tie ? best : null;
+}
+
+export function editDistance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let v = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, d[i - 2]![j - 2]! + 1);
+      d[i]![j] = v;
+    }
+  }
+  return d[a.length]![b.length]!;
 }
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };

@@ -36,7 +36,10 @@ export function compilePolicy(text: string, source: string): Policy {
   try {
     doc = parseYaml(text, { strict: true, uniqueKeys: true, maxAliasCount: 100 });
   } catch (err) {
-    throw new ConfigError([`${file}: invalid YAML: ${(err as Error).message.split('\n')[0]}`]);
+    throw new ConfigError([yamlProblem(file, text, err as Error)]);
+  }
+  if (doc === null || doc === undefined) {
+    throw new ConfigError([`${file}: the policy is empty (it holds no YAML document; a policy starts with format: 1)`]);
   }
   const problems: string[] = [];
   const top = new Fields(doc, file, problems);
@@ -94,6 +97,24 @@ export function compilePolicy(text: string, source: string): Policy {
     detectors,
     allowNoDetectors,
   };
+}
+
+/**
+ * A YAML syntax error as one problem: where it is (line and column) and what is wrong, then the
+ * offending line with a caret under the column. The yaml library's own message ends with ":" and a
+ * context block; only its first clause is kept.
+ */
+export function yamlProblem(file: string, text: string, err: Error & { linePos?: Array<{ line: number; col: number }> }): string {
+  const what = err.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '').replace(/:$/, '');
+  const pos = err.linePos?.[0];
+  if (!pos) return `${file}: invalid YAML: ${what}`;
+  const lines = text.split(/\r?\n/);
+  const atEnd = pos.line > lines.length || (pos.line === lines.length && lines[pos.line - 1] === '');
+  const number = String(pos.line);
+  const excerpt = atEnd
+    ? `  ${number} | (end of file)`
+    : `  ${number} | ${lines[pos.line - 1]!.replace(/\t/g, ' ')}\n  ${' '.repeat(number.length)} | ${' '.repeat(Math.max(0, pos.col - 1))}^`;
+  return `${file}: invalid YAML at line ${pos.line}, column ${pos.col}: ${what}\n${excerpt}`;
 }
 
 function readGroups(f: Fields, groups: ReadonlySet<string>): string[] | null {

@@ -24,6 +24,8 @@ export interface ReplayOptions {
    */
   minReadPercent?: number;
   onRecord?: (r: ReplayRecord) => void;
+  /** Called once the inputs are read, with how many exchanges will be played (a progress display). */
+  onPlay?: (exchanges: number) => void;
 }
 
 export interface ReplayOutcome {
@@ -37,6 +39,7 @@ export async function runReplay(opts: ReplayOptions): Promise<ReplayOutcome> {
   const inputs = opts.files.map((f) => readInput(f, opts.maxBodyBytes !== undefined ? { maxBodyBytes: opts.maxBodyBytes } : {}));
   if (opts.minReadPercent !== undefined) for (const input of inputs) checkReadable(input, opts.minReadPercent);
   const exchanges = mergeExchanges(inputs);
+  opts.onPlay?.(exchanges.length);
   const { mode } = opts;
   const onRecord = opts.onRecord ? { onRecord: opts.onRecord } : {};
   const played =

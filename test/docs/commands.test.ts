@@ -36,3 +36,16 @@ test('the README says what `npm test` needs on PATH: redis-server, prometheus an
   assert.match(text('test/deploy/monitoring.test.ts'), /requireTool\('promtool'\)/);
   assert.match(text('test/deploy/monitoring.test.ts'), /requireTool\('prometheus'\)/);
 });
+
+test('docs/deploy.md names the image\'s entrypoint and default command as the Dockerfile sets them', () => {
+  const dockerfile = text('Dockerfile');
+  const instruction = (name: string): string[] => {
+    const m = new RegExp(`^${name} (\\[.*\\])$`, 'm').exec(dockerfile);
+    assert.ok(m, `the Dockerfile has an exec-form ${name}`);
+    return JSON.parse(m[1]!) as string[];
+  };
+  const deploy = text('docs/deploy.md').replace(/\s+/g, ' ');
+  assert.ok(deploy.includes(`Its entrypoint is \`${instruction('ENTRYPOINT').join(' ')}\``), 'deploy.md names the ENTRYPOINT');
+  assert.ok(deploy.includes(`its default command \`${instruction('CMD').join(' ')}\``), 'deploy.md names the CMD');
+  assert.doesNotMatch(deploy, /entrypoint `vigil serve`/);
+});

@@ -30,7 +30,7 @@ describe('vigil sim', () => {
     const { code, stdout } = await runCli(['--help']);
     assert.equal(code, 0);
     assert.match(stdout, /^Usage: vigil sim --target HOST:PORT/);
-    for (const flag of ['--method', '--path', '--header', '--data', '--source-address', '--upstream-status', '--config', '--repeat', '--json']) {
+    for (const flag of ['--method', '--path', '--header', '--data', '--source-address', '--upstream-status', '--config', '--repeat', '--concurrency', '--upstream', '--json']) {
       assert.ok(stdout.includes(flag), flag);
     }
   });
@@ -41,6 +41,7 @@ describe('vigil sim', () => {
     ['an unknown option', ['--target', '127.0.0.1:1', '--frobnicate']],
     ['a bad header', ['--target', '127.0.0.1:1', '-H', 'no-colon']],
     ['a bad --repeat', ['--target', '127.0.0.1:1', '--repeat', '0']],
+    ['a bad --concurrency', ['--target', '127.0.0.1:1', '--concurrency', '0']],
     ['a missing --config file', ['--target', '127.0.0.1:1', '--config', '/nonexistent/sim.json']],
   ] as Array<[string, string[]]>) {
     it(`exits 2 with usage for ${label}`, async () => {
@@ -78,6 +79,46 @@ describe('vigil sim', () => {
       const text = await runCli(args);
       assert.equal(text.code, 0, text.stderr);
       assert.match(text.stdout, /^exchange 1: passed \(details: via_upstream\)\n< 201\n< x-seen: 1\n/);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('--upstream shows the request as the upstream received it, the server\'s x-vigil-* headers included; --json always carries it', async () => {
+    const server = await startProcessor((req) =>
+      req.request === 'request_headers' ? replyTo(req, { header_mutation: { set_headers: [setHeader('x-vigil-action', 'tag'), setHeader('x-vigil-signals', 'scraping')] } }) : replyTo(req),
+    );
+    try {
+      const args = ['--target', server.target, '--path', '/api/items/7', '-H', 'x-api-key: k1'];
+      const text = await runCli([...args, '--upstream']);
+      assert.equal(text.code, 0, text.stderr);
+      assert.match(text.stdout, /\nupstream: received\n> GET \/api\/items\/7\n> :authority: localhost\n> x-api-key: k1\n> x-vigil-action: tag\n> x-vigil-signals: scraping\n>\n/);
+      const plain = await runCli(args);
+      assert.doesNotMatch(plain.stdout, /x-vigil/, 'without --upstream, only what the client gets');
+      const json = await runCli([...args, '--json']);
+      const out = JSON.parse(json.stdout) as { exchanges: Array<{ upstreamRequest: { headers: Array<[string, string]> } }> };
+      assert.deepEqual(out.exchanges[0]!.upstreamRequest.headers.filter(([k]) => k.startsWith('x-vigil-')), [['x-vigil-action', 'tag'], ['x-vigil-signals', 'scraping']]);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('--concurrency N keeps N exchanges in flight at once (a server that answers only when 3 streams are open), printed in order', async () => {
+    // A barrier: no stream is answered until three are waiting, so one-after-another never gets an answer.
+    const waiting: Array<() => void> = [];
+    const server = await startProcessor((req, call) => {
+      if (req.request !== 'request_headers') return replyTo(req);
+      waiting.push(() => call.write(replyTo(req)));
+      if (waiting.length % 3 === 0) waiting.splice(0).forEach((release) => release());
+      return undefined;
+    });
+    const file = join(tmp, 'patient-barrier.json');
+    writeFileSync(file, JSON.stringify({ message_timeout_ms: 10_000, processing_mode: { response_header_mode: 'SKIP' } }));
+    try {
+      const r = await runCli(['--target', server.target, '--repeat', '6', '--concurrency', '3', '--config', file]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual([...r.stdout.matchAll(/^exchange (\d+): (\S+)/gm)].map((m) => `${m[1]} ${m[2]}`), ['1 passed', '2 passed', '3 passed', '4 passed', '5 passed', '6 passed']);
+      assert.equal(server.calls.length, 6);
     } finally {
       await server.close();
     }

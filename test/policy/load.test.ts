@@ -75,3 +75,39 @@ test('each bad policy fails with its exact message', () => {
 test('a missing file is a clear ConfigError', () => {
   assert.throws(() => loadPolicyFile('/nonexistent/policy.yaml'), /cannot read policy \(ENOENT\)/);
 });
+
+test('invalid YAML names line and column and shows the offending line with a caret (no dangling ":")', () => {
+  const text = 'format: 1\ndetectors:\n  - name: x\n   bad: [\n';
+  try {
+    compilePolicy(text, '/etc/vigil/broken.yaml');
+    assert.fail('accepted');
+  } catch (err) {
+    assert.ok(err instanceof ConfigError);
+    assert.deepEqual(err.problems, ['broken.yaml: invalid YAML at line 4, column 1: Sequence item without - indicator\n  4 |    bad: [\n    | ^']);
+  }
+  assert.throws(() => compilePolicy('format: 1\nformat: 1\n', 'dup.yaml'), (err: unknown) =>
+    err instanceof ConfigError && err.problems[0] === 'dup.yaml: invalid YAML at line 2, column 1: Map keys must be unique\n  2 | format: 1\n    | ^');
+});
+
+test('an empty policy (or one holding only comments) says it is empty, not "format: must be 1"', () => {
+  for (const text of ['', '\n', '# nothing yet\n']) {
+    assert.throws(() => compilePolicy(text, 'policy.yaml'), (err: unknown) =>
+      err instanceof ConfigError && err.problems.length === 1 && err.problems[0] === 'policy.yaml: the policy is empty (it holds no YAML document; a policy starts with format: 1)');
+  }
+});
+
+test('a mistyped key gets a "did you mean" for the nearest known key, an unrelated one does not', () => {
+  const problems = (text: string) => {
+    try {
+      compilePolicy(text, 'p.yaml');
+    } catch (err) {
+      assert.ok(err instanceof ConfigError);
+      return err.problems;
+    }
+    return [];
+  };
+  assert.deepEqual(problems('format: 1\ndetectrs: []\n'), ['p.yaml.detectrs: unknown field (did you mean "detectors"?)']);
+  assert.deepEqual(problems('format: 1\nidentity: {ordre: [ip]}\n'), ['p.yaml: identity.ordre: unknown field (did you mean "order"?)'], 'a swap of two letters');
+  assert.deepEqual(problems('format: 1\ndetectors:\n  - {name: r, type: rate-baseline, action: throttle, penatly: 5m}\n'), ['p.yaml: detectors[0] (r).penatly: unknown field (did you mean "penalty"?)']);
+  assert.deepEqual(problems('format: 1\nbananas: 3\n'), ['p.yaml.bananas: unknown field']);
+});
