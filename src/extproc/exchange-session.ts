@@ -3,6 +3,7 @@ import { stepUpFor } from '../decision/step-up.js';
 import type { Decision, FailOpenReason } from '../decision/types.js';
 import { EMPTY_EVALUATION, evaluateDetectors, mergeEvaluations, runBackground } from '../detectors/engine.js';
 import type { EvaluateOptions, Evaluation } from '../detectors/engine.js';
+import type { Signal } from '../detectors/types.js';
 import { StoreUnavailableError } from '../errors.js';
 import { reportDecision } from '../obs/decision-report.js';
 import { matchEndpoint } from '../policy/endpoints.js';
@@ -63,6 +64,8 @@ export class VigilSession implements ExchangeSession {
   private held: { evaluation: Evaluation; decision: Decision } | null = null;
   /** The exchange's final decision, for its response (soft limits). */
   private decided: Decision | null = null;
+  /** The signals the last decision was made from (for the observer: replay's --signals). */
+  private evaluated: readonly Signal[] = EMPTY_EVALUATION.signals;
   private body: Buffer[] = [];
   private bodyBytes = 0;
   private sampling = false;
@@ -262,7 +265,7 @@ export class VigilSession implements ExchangeSession {
       rawPaths: deps.logRawPaths,
       sampler: { admit: (key, nowMs) => deps.logSampler.admit(key, nowMs), nowMs: deps.clock.nowMs() },
     });
-    deps.onDecision?.({ decision, facts: about?.facts ?? null, endpointGroup: about?.group ?? null, unscored: about?.unscored ?? null });
+    deps.onDecision?.({ decision, facts: about?.facts ?? null, endpointGroup: about?.group ?? null, unscored: about?.unscored ?? null, signals: this.evaluated });
   }
 
   /** One store round trip for some phases; a store failure is returned as a fail-open reason. */
@@ -317,6 +320,7 @@ export class VigilSession implements ExchangeSession {
   private decide(evaluation: Evaluation, observe: boolean, nowMs: number): Decision {
     const policy = this.policy!;
     const x = this.x!;
+    this.evaluated = evaluation.signals;
     const decision = decide({
       evaluation,
       detectors: policy.detectors,

@@ -1,5 +1,6 @@
 import { countedAction, decidingReason } from '../decision/explain.js';
 import type { Decision } from '../decision/types.js';
+import type { Signal } from '../detectors/types.js';
 import type { EndpointRule } from '../policy/endpoints.js';
 import type { RequestFacts } from '../request/types.js';
 import { pathFields } from './log-path.js';
@@ -13,6 +14,12 @@ export interface DecisionEvent {
   endpointGroup: string | null;
   /** Set when the request was not scored (a static endpoint, an allowlisted caller). */
   unscored: 'static' | 'allowlist' | null;
+  /**
+   * Every signal evaluated for the decision (request and login phases), fired or not; empty when
+   * nothing was evaluated (unscored, fail-open). The evaluation's own array, not a copy: observers
+   * must not change it.
+   */
+  signals: readonly Signal[];
 }
 export type DecisionObserver = (event: DecisionEvent) => void;
 

@@ -36,5 +36,6 @@ export function decisionLine(r: ReplayRecord): string {
     failOpen: r.failOpen,
     outcome: r.outcome,
     error: r.error,
+    ...(r.signals ? { signals: r.signals } : {}),
   });
 }

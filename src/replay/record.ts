@@ -5,6 +5,7 @@
  */
 import type { Action, Reason } from '../decision/types.js';
 import { ACTION_ORDER } from '../decision/types.js';
+import type { Signal } from '../detectors/types.js';
 import type { DecisionEvent } from '../obs/decision-report.js';
 import type { SimResult } from '../envoy-sim/index.js';
 import { failureOf } from '../envoy-sim/index.js';
@@ -58,6 +59,19 @@ export interface ReplayRecord {
   outcome: { status: number; by: 'upstream' | 'vigil' | 'envoy' };
   /** With action 'error': why vigil decided nothing (src/envoy-sim/failure.ts); else null. */
   error: string | null;
+  /**
+   * With --signals (in-process only): every signal evaluated for the decision, fired or not, so a near
+   * miss shows how near it was. Absent otherwise (a replay keeps its records in memory).
+   */
+  signals?: EvaluatedSignal[];
+}
+
+/** One evaluated signal, as `--signals` writes it. */
+export type EvaluatedSignal = Pick<Signal, 'detector' | 'signal' | 'value' | 'baseline' | 'threshold' | 'score' | 'windowMs' | 'fired' | 'action' | 'shadow'>;
+
+function evaluatedOf(s: Signal): EvaluatedSignal {
+  const { detector, signal, value, baseline, threshold, score, windowMs, fired, action, shadow } = s;
+  return { detector, signal, value, baseline, threshold, score, windowMs, fired, action, shadow };
 }
 
 function pathOf(x: ReplayExchange): string {
@@ -92,8 +106,11 @@ function detectorsBehind(reasons: readonly Reason[], action: Action, shadow: boo
   return [...new Set(reasons.filter((r) => r.action === action && r.shadow === shadow && !r.excused).map((r) => r.detector))];
 }
 
-/** In-process: the decision event vigil reported for this exchange (null: none was reported). */
-export function recordFromDecision(i: number, x: ReplayExchange, r: SimResult, event: DecisionEvent | null): ReplayRecord {
+/**
+ * In-process: the decision event vigil reported for this exchange (null: none was reported); with
+ * `withSignals`, the record keeps every signal evaluated for it.
+ */
+export function recordFromDecision(i: number, x: ReplayExchange, r: SimResult, event: DecisionEvent | null, withSignals = false): ReplayRecord {
   const failed = r.outcome === 'reset' || (r.outcome === 'local-reply' && !r.details?.startsWith('vigil_'));
   const d = failed ? undefined : event?.decision;
   const action: Action | 'error' = failed ? 'error' : (d?.action ?? 'allow');
@@ -112,6 +129,7 @@ export function recordFromDecision(i: number, x: ReplayExchange, r: SimResult, e
     unscored: event?.unscored ?? null,
     failOpen: d?.failOpen ?? null,
     error: errorOf(action, r),
+    ...(withSignals ? { signals: (event?.signals ?? []).map(evaluatedOf) } : {}),
   };
 }
 
