@@ -30,6 +30,7 @@ import { ACTION_ORDER } from '../decision/types.js';
 import { ConfigError } from '../errors.js';
 import { compilePattern } from '../policy/endpoints.js';
 import { Fields } from '../policy/fields.js';
+import { normaliseEndpoint, pathSegments } from '../request/endpoint.js';
 import { callerOf, decided, decidingDetectors, force } from './record.js';
 import type { ReplayRecord } from './record.js';
 import { isoOf } from './summary.js';
@@ -121,7 +122,8 @@ export function loadExpectations(file: string): Check[] {
 }
 
 const isClient = (client: string, r: ReplayRecord): boolean => r.clientIp === client || r.identity?.id === client;
-const segmentsOf = (r: ReplayRecord): string[] => (r.path === '/' ? [] : r.path.slice(1).split('/'));
+/** The record's path normalised as vigil matches endpoint rules (the same patterns, the same paths). */
+const segmentsOf = (r: ReplayRecord): string[] => pathSegments(normaliseEndpoint(r.method, r.path).path);
 
 function selected(check: Check, r: ReplayRecord): boolean {
   if (check.clients.length > 0 && !check.clients.some((c) => isClient(c, r))) return false;
