@@ -97,7 +97,9 @@ export class VigilSession implements ExchangeSession {
       this.about = { facts, group: endpoint.group, rule: endpoint.rule, unscored };
       if (unscored) {
         deps.metrics.unscored.inc({ reason: unscored });
-        return this.finishRequest(started, allowDecision(facts.identity.kind, policy.checksum), 'request_headers', SKIP_RESPONSE, true);
+        const standing = unscored === 'static' && endpoint.rule?.staticPenalties === 'enforce' && policy.detectors.length > 0;
+        const unscoredDecision = standing ? await this.standingPenalty(facts, endpoint, observe, nowMs) : allowDecision(facts.identity.kind, policy.checksum);
+        return this.finishRequest(started, unscoredDecision, 'request_headers', SKIP_RESPONSE, true);
       }
       const x: Exchange = (this.x = { facts, endpoint, login: null, response: null, sample: null });
       let phases = REQUEST;
@@ -317,18 +319,42 @@ export class VigilSession implements ExchangeSession {
     }
   }
 
-  private decide(evaluation: Evaluation, observe: boolean, nowMs: number): Decision {
+  /**
+   * A static path (`penalties: enforce`): no detector runs and nothing is counted, but the caller's
+   * standing throttle or block penalty is read (one store call) and applies here too. A challenge does
+   * not: the step-up page needs its assets.
+   */
+  private async standingPenalty(facts: RequestFacts, endpoint: Exchange['endpoint'], observe: boolean, nowMs: number): Promise<Decision> {
     const policy = this.policy!;
+    const x: Exchange = { facts, endpoint, login: null, response: null, sample: null };
+    let penalties: Evaluation['penalties'];
+    try {
+      ({ penalties } = await evaluateDetectors([], x, REQUEST, this.deps.store, nowMs, { readIdentity: true }));
+    } catch (err) {
+      if (err instanceof StoreUnavailableError) return failOpenDecision(FAIL_OPEN[err.reason], facts.identity.kind, policy.checksum);
+      throw err;
+    }
+    const applying = penalties.filter((p) => p.action === 'throttle' || p.action === 'block');
+    if (applying.length === 0) return allowDecision(facts.identity.kind, policy.checksum);
+    return this.decideFor(facts, { signals: [], penalties: applying }, observe, nowMs, false);
+  }
+
+  private decide(evaluation: Evaluation, observe: boolean, nowMs: number): Decision {
     const x = this.x!;
     this.evaluated = evaluation.signals;
+    return this.decideFor(x.facts, evaluation, observe, nowMs, x.endpoint.rule?.stepUp === true);
+  }
+
+  private decideFor(facts: RequestFacts, evaluation: Pick<Evaluation, 'signals' | 'penalties'> & Partial<Evaluation>, observe: boolean, nowMs: number, stepUpEndpoint: boolean): Decision {
+    const policy = this.policy!;
     const decision = decide({
       evaluation,
       detectors: policy.detectors,
       // observability mode: Envoy ignores replies, so nothing can be enforced.
       globalShadow: this.deps.shadowMode || observe,
-      identityKind: x.facts.identity.kind,
-      identityId: x.facts.identity.id,
-      stepUpEndpoint: x.endpoint.rule?.stepUp === true,
+      identityKind: facts.identity.kind,
+      identityId: facts.identity.id,
+      stepUpEndpoint,
       policyChecksum: policy.checksum,
       nowMs,
     });

@@ -49,8 +49,15 @@ export interface EndpointRule {
   objectRead: ObjectReadRole | null;
   /** Large responses expected: exfiltration byte budgets are multiplied by exportAllowance here. */
   export: { sampleBody: boolean } | null;
-  /** Excluded from behaviour: allowed without any state or inspection. */
+  /** Excluded from behaviour: no detector runs, nothing is counted or inspected. */
   static: boolean;
+  /**
+   * On a static endpoint: whether a caller's standing throttle or block penalty (set elsewhere) still
+   * applies here ('enforce', the default: one store read of the caller's penalty) or not ('ignore': no
+   * store call at all). A challenge never applies on a static path: a step-up page needs its assets.
+   * 'ignore' on scored endpoints, where penalties are part of the decision anyway.
+   */
+  staticPenalties: 'enforce' | 'ignore';
   /** How a challenge is answered here: api (RFC 9470 401), browser (redirect or JSON), or null (by the request's headers). */
   challenge: 'api' | 'browser' | null;
   /** Where users complete the step-up (an MFA page or API): challenges are not enforced here, so they can. */
@@ -206,6 +213,8 @@ export function readEndpoints(list: unknown[], where: string, problems: string[]
     }
     const isStatic = f.bool('static', false);
     if (isStatic && (login || objectRead || exp)) problems.push(`${f.where}.static: a static endpoint takes no other role`);
+    const staticPenalties = f.has('penalties') ? f.oneOf('penalties', ['enforce', 'ignore'] as const) : isStatic ? 'enforce' : 'ignore';
+    if (f.has('penalties') && !isStatic) problems.push(`${f.where}.penalties: only for static endpoints (a scored endpoint always applies penalties)`);
     const sensitivity = f.number('sensitivity', 1, 0.01, 100);
     const challenge = f.has('challenge') ? f.oneOf('challenge', ['api', 'browser'] as const) : null;
     const stepUp = f.bool('step_up', false);
@@ -219,7 +228,7 @@ export function readEndpoints(list: unknown[], where: string, problems: string[]
       }
       return null;
     };
-    rules.push({ name, methods, paths, sensitivity, login, objectRead, export: exp, static: isStatic, challenge, stepUp, match });
+    rules.push({ name, methods, paths, sensitivity, login, objectRead, export: exp, static: isStatic, staticPenalties, challenge, stepUp, match });
   });
   return rules;
 }
