@@ -115,6 +115,7 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
     maxBodyBytes: settings.maxBodyBytes,
     ...(tier ? { degraded: () => tier.degraded } : {}),
     logRawPaths: settings.logRawPaths,
+    logSignals: settings.logSignals,
     ...(opts.onDecision ? { onDecision: opts.onDecision } : {}),
   });
   const grpcServer = new ExtProcServer(

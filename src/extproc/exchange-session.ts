@@ -266,6 +266,7 @@ export class VigilSession implements ExchangeSession {
       rule: about?.rule,
       rawPaths: deps.logRawPaths,
       sampler: { admit: (key, nowMs) => deps.logSampler.admit(key, nowMs), nowMs: deps.clock.nowMs() },
+      ...(deps.logSignals ? { signals: this.evaluated, nearMiss: (identity, signals) => deps.nearMisses.admit(identity, signals, deps.clock.nowMs()) } : {}),
     });
     deps.onDecision?.({ decision, facts: about?.facts ?? null, endpointGroup: about?.group ?? null, unscored: about?.unscored ?? null, signals: this.evaluated });
   }

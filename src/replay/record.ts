@@ -5,8 +5,8 @@
  */
 import type { Action, Reason } from '../decision/types.js';
 import { ACTION_ORDER } from '../decision/types.js';
-import type { Signal } from '../detectors/types.js';
-import type { DecisionEvent } from '../obs/decision-report.js';
+import { evaluatedSignal } from '../obs/decision-report.js';
+import type { DecisionEvent, EvaluatedSignal } from '../obs/decision-report.js';
 import type { SimResult } from '../envoy-sim/index.js';
 import { failureOf } from '../envoy-sim/index.js';
 import type { IdentityKind } from '../request/types.js';
@@ -66,13 +66,7 @@ export interface ReplayRecord {
   signals?: EvaluatedSignal[];
 }
 
-/** One evaluated signal, as `--signals` writes it. */
-export type EvaluatedSignal = Pick<Signal, 'detector' | 'signal' | 'value' | 'baseline' | 'threshold' | 'score' | 'windowMs' | 'fired' | 'action' | 'shadow'>;
 
-function evaluatedOf(s: Signal): EvaluatedSignal {
-  const { detector, signal, value, baseline, threshold, score, windowMs, fired, action, shadow } = s;
-  return { detector, signal, value, baseline, threshold, score, windowMs, fired, action, shadow };
-}
 
 function pathOf(x: ReplayExchange): string {
   const { path } = splitTarget(x.request.target);
@@ -129,7 +123,7 @@ export function recordFromDecision(i: number, x: ReplayExchange, r: SimResult, e
     unscored: event?.unscored ?? null,
     failOpen: d?.failOpen ?? null,
     error: errorOf(action, r),
-    ...(withSignals ? { signals: (event?.signals ?? []).map(evaluatedOf) } : {}),
+    ...(withSignals ? { signals: (event?.signals ?? []).map(evaluatedSignal) } : {}),
   };
 }
 
