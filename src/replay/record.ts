@@ -66,8 +66,6 @@ export interface ReplayRecord {
   signals?: EvaluatedSignal[];
 }
 
-
-
 function pathOf(x: ReplayExchange): string {
   const { path } = splitTarget(x.request.target);
   const q = path.indexOf('?');
