@@ -1,7 +1,7 @@
 # vigil: the ext_proc sidecar as a container image.
 #
 #   docker build -t vigil .
-#   docker run --rm -p 127.0.0.1:9464:9464 vigil          # embedded store, default policy
+#   docker run --rm -p 127.0.0.1:9464:9464 -e VIGIL_GRPC_INSECURE=true vigil   # embedded store, default policy
 #
 # Two stages: `build` compiles the TypeScript with the dev dependencies (typescript, @types/node);
 # `runtime` holds only what `vigil serve` reads at run time (see src/paths.ts): the compiled
@@ -53,7 +53,10 @@ COPY src/state/lua ./src/state/lua
 # others) and read /metrics and /debug/policy (the operator API under /admin/ still needs
 # VIGIL_ADMIN_TOKEN). So never publish 50051 beyond the host, keep both ports on a private network,
 # and where Envoy shares vigil's network namespace (a Kubernetes sidecar in the same pod) set
-# VIGIL_GRPC_ADDRESS=127.0.0.1:50051 again. VIGIL_POLICY keeps its default, /app/policy/default.yaml.
+# VIGIL_GRPC_ADDRESS=127.0.0.1:50051 again. Plaintext ext_proc on 0.0.0.0 is refused at start-up
+# unless VIGIL_GRPC_INSECURE=true says the network is trusted (docker-compose.yml does) or mTLS is set
+# (VIGIL_GRPC_TLS_CERT, _KEY, _CLIENT_CA; docs/deploy.md "TLS"); the image does not choose for you.
+# VIGIL_POLICY keeps its default, /app/policy/default.yaml.
 ENV VIGIL_GRPC_ADDRESS=0.0.0.0:50051 \
     VIGIL_ADMIN_ADDRESS=0.0.0.0:9464
 EXPOSE 50051 9464

@@ -11,6 +11,7 @@ import type { Logger } from './obs/logger.js';
 import { createLogger } from './obs/logger.js';
 import { createMetrics, showLivePolicy } from './obs/metrics.js';
 import type { Metrics } from './obs/metrics.js';
+import { watchLoopStalls, type LoopStallWatch } from './obs/loop-stalls.js';
 import { ThrottledLog } from './obs/throttled-log.js';
 import { loadPolicyFile } from './policy/load.js';
 import { policyFileFor } from './policy/locate.js';
@@ -20,10 +21,14 @@ import type { CheckResult } from './policy/watch.js';
 import { createPseudonymizer } from './request/keyed-hash.js';
 import type { Settings } from './settings.js';
 import { GuardedStore } from './state/guarded-store.js';
+import { ManualRulesLive } from './decision/manual-live.js';
+import { memoryManualRulesOf } from './state/manual-rules.js';
+import { RedisManualRules } from './state/redis-manual-rules.js';
 import { MemoryStore } from './state/memory-store.js';
 import { RedisStore, createRedisStore } from './state/redis-store.js';
 import type { SharedStore, StateStore } from './state/store.js';
 import { TieredStore, type SyncReport } from './state/tiered-store.js';
+import { readGrpcTls, redisTlsOptions } from './tls-files.js';
 
 export interface StartOptions {
   settings: Settings;
@@ -87,7 +92,7 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
   }
   const pseudonymize = createPseudonymizer(secret);
 
-  const inner: SharedStore = opts.store ?? (settings.redisUrl ? createRedisStore(settings.redisUrl, { cluster: settings.redisCluster }) : new MemoryStore());
+  const inner: SharedStore = opts.store ?? (settings.redisUrl ? createRedisStore(settings.redisUrl, { cluster: settings.redisCluster, ...(settings.redisTls ? { tls: redisTlsOptions(settings.redisTls) } : {}) }) : new MemoryStore());
   if (inner instanceof RedisStore) {
     // Serve either way (decisions come from the in-process tier until Redis answers), but say so once.
     await inner.ready(2000).catch((err: Error) => logger.warn({ err: err.message }, 'Redis is not reachable yet: deciding from this replica alone until it is'));
@@ -101,6 +106,13 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
   // With a shared store, the request path reads and writes the in-process tier only (tiered-store.ts).
   const tier = inner.kind === 'redis' ? createTier(shared, inner, settings, clock, metrics, logger) : null;
   const store: StateStore = tier ?? shared;
+  // Operators' manual rules: in Redis beside the shared state, else in process; every replica keeps a table.
+  const manual = new ManualRulesLive(
+    inner instanceof RedisStore ? new RedisManualRules(inner.redis) : memoryManualRulesOf(inner),
+    clock,
+    registry,
+    (err) => problems.warn('manual-rules', { err: String(err) }, 'manual rules not refreshed: keeping the last ones read'),
+  );
 
   const handler = createDecisionHandler({
     policy: () => current,
@@ -116,6 +128,7 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
     ...(tier ? { degraded: () => tier.degraded } : {}),
     logRawPaths: settings.logRawPaths,
     logSignals: settings.logSignals,
+    manual,
     ...(opts.onDecision ? { onDecision: opts.onDecision } : {}),
   });
   const grpcServer = new ExtProcServer(
@@ -126,6 +139,7 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
       maxBodyBytes: settings.maxBodyBytes,
       maxMessageBytes: settings.maxMessageBytes,
       connectionPingMs: settings.connectionPingMs,
+      ...(settings.grpcTls ? { tls: readGrpcTls(settings.grpcTls) } : {}),
     },
     handler,
     metrics,
@@ -135,6 +149,7 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
   let admin: AdminServer | undefined;
   let health: NodeJS.Timeout | undefined;
   let syncTimer: NodeJS.Timeout | undefined;
+  let stalls: LoopStallWatch | undefined;
   try {
     const grpcPort = await grpcServer.start();
     admin = await startAdmin(settings.adminAddress.host, settings.adminAddress.port, {
@@ -144,6 +159,7 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
       store,
       clock,
       pseudonymize,
+      manual,
       readiness: () => ({
         serving: grpcServer.serving,
         store: {
@@ -163,6 +179,8 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
         text: current.text,
       }),
     });
+    stalls = watchLoopStalls({ stalled: (s) => metrics.loopStallSeconds.observe(s) }, problems);
+    manual.start();
     const ping = () => shared.ping().catch(() => undefined);
     void ping();
     health = setInterval(ping, 2000);
@@ -193,6 +211,7 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
     logger.info(
       {
         grpc: `${settings.grpcAddress.host}:${grpcPort}`,
+        grpcTls: settings.grpcTls ? 'mtls' : 'plaintext',
         admin: `${settings.adminAddress.host}:${admin.port}`,
         store: store.kind,
         shadowMode: settings.shadowMode,
@@ -218,8 +237,10 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
           watcher?.close();
           logger.info({ streams: grpcServer.activeStreams, graceMs: settings.drainTimeoutMs }, 'shutting down: draining ext_proc streams');
           clearInterval(health);
+          manual.stop();
           await grpcServer.drain(settings.drainTimeoutMs);
           clearInterval(syncTimer);
+          stalls?.stop();
           await handler.settled(Math.max(100, settings.drainTimeoutMs));
           await admin!.close();
           await store.close().catch(() => undefined);
@@ -231,7 +252,9 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
   } catch (err) {
     watcher?.close();
     clearInterval(health);
+    manual.stop();
     clearInterval(syncTimer);
+    stalls?.stop();
     await grpcServer.drain(0).catch(() => undefined);
     await admin?.close();
     await store.close().catch(() => undefined);

@@ -1,5 +1,6 @@
 import { ConfigError } from './errors.js';
 import { defaultPolicyPath } from './paths.js';
+import { checkGrpcTlsFiles, checkRedisTlsFiles, isLoopbackHost, type GrpcTlsFiles, type RedisTlsFiles } from './tls-files.js';
 
 /**
  * The only reader of process.env (house style, habit 3). Every variable, its default and meaning is in
@@ -7,11 +8,17 @@ import { defaultPolicyPath } from './paths.js';
  */
 export interface Settings {
   grpcAddress: { host: string; port: number };
+  /** mTLS on the ext_proc port (server certificate and key, client CA); null = plaintext. */
+  grpcTls: GrpcTlsFiles | null;
+  /** Plaintext on a non-loopback VIGIL_GRPC_ADDRESS was allowed explicitly (VIGIL_GRPC_INSECURE). */
+  grpcInsecure: boolean;
   adminAddress: { host: string; port: number };
   /** Unset → the embedded memory store. */
   redisUrl: string | null;
   /** REDIS_URL names a seed node of a Redis Cluster. */
   redisCluster: boolean;
+  /** TLS files for rediss:// (and a cluster's nodes); null = none set (Node's roots, NODE_EXTRA_CA_CERTS). */
+  redisTls: RedisTlsFiles | null;
   shadowMode: boolean;
   /** Null when unset; main decides (required with Redis, generated with a warning on the embedded store). */
   keySecret: Buffer | null;
@@ -53,10 +60,18 @@ export interface Settings {
 }
 
 export const SETTINGS_DOC: ReadonlyArray<{ name: string; default: string; meaning: string }> = [
-  { name: 'VIGIL_GRPC_ADDRESS', default: '127.0.0.1:50051', meaning: 'ext_proc gRPC listen address (loopback unless told otherwise)' },
+  { name: 'VIGIL_GRPC_ADDRESS', default: '127.0.0.1:50051', meaning: 'ext_proc gRPC listen address; plaintext only on loopback, elsewhere it needs mTLS (VIGIL_GRPC_TLS_*) or VIGIL_GRPC_INSECURE=true' },
+  { name: 'VIGIL_GRPC_TLS_CERT', default: '(unset)', meaning: 'PEM certificate (chain) of the ext_proc port; with VIGIL_GRPC_TLS_KEY and VIGIL_GRPC_TLS_CLIENT_CA it turns on mTLS there (all three or none)' },
+  { name: 'VIGIL_GRPC_TLS_KEY', default: '(unset)', meaning: 'PEM private key (unencrypted) of VIGIL_GRPC_TLS_CERT' },
+  { name: 'VIGIL_GRPC_TLS_CLIENT_CA', default: '(unset)', meaning: 'PEM CA bundle that clients (Envoy) must present a certificate from; a client without one is refused' },
+  { name: 'VIGIL_GRPC_INSECURE', default: 'false', meaning: 'true = allow plaintext ext_proc on a non-loopback VIGIL_GRPC_ADDRESS (only on a network you trust); without it vigil refuses to start there unless mTLS is set' },
   { name: 'VIGIL_ADMIN_ADDRESS', default: '127.0.0.1:9464', meaning: 'admin HTTP listen address: /metrics, /healthz, /readyz, /debug/policy, and the operator API under /admin/' },
   { name: 'REDIS_URL', default: '(unset)', meaning: 'redis:// or rediss:// URL; unset = embedded memory store (single replica)' },
   { name: 'VIGIL_REDIS_CLUSTER', default: 'false', meaning: 'true = REDIS_URL is a seed node of a Redis Cluster (the other nodes are discovered)' },
+  { name: 'VIGIL_REDIS_TLS_CA', default: '(unset)', meaning: "with a rediss:// REDIS_URL: PEM CA bundle Redis's certificate must chain to (unset = Node's roots and NODE_EXTRA_CA_CERTS); the certificate is always verified" },
+  { name: 'VIGIL_REDIS_TLS_CERT', default: '(unset)', meaning: 'with rediss://: PEM client certificate for a Redis that requires one (tls-auth-clients); with VIGIL_REDIS_TLS_KEY' },
+  { name: 'VIGIL_REDIS_TLS_KEY', default: '(unset)', meaning: 'with rediss://: PEM private key (unencrypted) of VIGIL_REDIS_TLS_CERT' },
+  { name: 'VIGIL_REDIS_TLS_SERVERNAME', default: '(unset)', meaning: "with rediss://: name checked against Redis's certificate (and sent as SNI) instead of REDIS_URL's host; applies to every cluster node" },
   { name: 'VIGIL_SHADOW_MODE', default: 'false', meaning: 'true = decide, log and count, but always allow (x-vigil-shadow-action tells the upstream)' },
   { name: 'VIGIL_KEY_SECRET', default: '(unset)', meaning: 'secret (≥ 16 bytes; hex:… or base64:… accepted) keying identity pseudonyms; required with Redis' },
   { name: 'VIGIL_POLICY', default: 'policy/default.yaml', meaning: 'policy file, or a directory holding policy.yaml (e.g. a ConfigMap volume); reloaded when it changes' },
@@ -76,7 +91,7 @@ export const SETTINGS_DOC: ReadonlyArray<{ name: string; default: string; meanin
   { name: 'VIGIL_MAX_MESSAGE_BYTES', default: '16777216', meaning: 'largest gRPC message accepted' },
   { name: 'VIGIL_DRAIN_TIMEOUT_MS', default: '5000', meaning: 'on SIGTERM, time given to in-flight streams before they are closed' },
   { name: 'VIGIL_CONNECTION_PING_MS', default: '10000', meaning: 'each HTTP/2 connection from Envoy is pinged this often; one still silent at the next ping is closed and counted (vigil_connection_drops_total); 0 = no pings' },
-  { name: 'VIGIL_ADMIN_TOKEN', default: '(unset)', meaning: 'bearer token (≥ 16 visible ASCII characters, no spaces) of the operator API under /admin/ (list and lift penalties, look subjects up); unset = that API is off' },
+  { name: 'VIGIL_ADMIN_TOKEN', default: '(unset)', meaning: 'bearer token (≥ 16 visible ASCII characters, no spaces) of the operator API under /admin/ (list and lift penalties, look subjects up, manual block/allow rules; vigil admin); unset = that API is off' },
 ];
 
 /** VIGIL_ADMIN_TOKEN's minimum length. */
@@ -166,11 +181,64 @@ export function parseSettings(env: Env = process.env): Settings {
     problems.push(`VIGIL_LOG_LEVEL: "${logLevel}" must be one of ${LOG_LEVELS.join(', ')}`);
   }
 
+  const file = (name: string): string | null => {
+    const v = str(name, '');
+    return v === '' ? null : v;
+  };
+
+  // ext_proc mTLS: all three files or none; plaintext only on loopback unless allowed.
+  const grpcAddress = address('VIGIL_GRPC_ADDRESS', '127.0.0.1:50051');
+  const grpcInsecure = bool('VIGIL_GRPC_INSECURE', false);
+  const grpcFiles = { certFile: file('VIGIL_GRPC_TLS_CERT'), keyFile: file('VIGIL_GRPC_TLS_KEY'), clientCaFile: file('VIGIL_GRPC_TLS_CLIENT_CA') };
+  let grpcTls: GrpcTlsFiles | null = null;
+  const grpcSet = Object.values(grpcFiles).filter((v) => v !== null).length;
+  if (grpcSet === 3) {
+    grpcTls = grpcFiles as GrpcTlsFiles;
+    problems.push(...checkGrpcTlsFiles(grpcTls));
+  } else if (grpcSet > 0) {
+    const missing = [['VIGIL_GRPC_TLS_CERT', grpcFiles.certFile], ['VIGIL_GRPC_TLS_KEY', grpcFiles.keyFile], ['VIGIL_GRPC_TLS_CLIENT_CA', grpcFiles.clientCaFile]]
+      .filter(([, v]) => v === null)
+      .map(([n]) => n);
+    problems.push(`VIGIL_GRPC_TLS_*: mTLS needs all of VIGIL_GRPC_TLS_CERT, VIGIL_GRPC_TLS_KEY and VIGIL_GRPC_TLS_CLIENT_CA; missing ${missing.join(', ')}`);
+  } else if (!isLoopbackHost(grpcAddress.host) && !grpcInsecure) {
+    problems.push(
+      `VIGIL_GRPC_ADDRESS: ${formatAddress(grpcAddress)} is not a loopback address and ext_proc would be plaintext: ` +
+        'set VIGIL_GRPC_TLS_CERT, VIGIL_GRPC_TLS_KEY and VIGIL_GRPC_TLS_CLIENT_CA (mTLS), ' +
+        'or VIGIL_GRPC_INSECURE=true to allow plaintext on a network you trust',
+    );
+  }
+
+  // Redis TLS files: only with rediss://; certificate and key together.
+  const redisFiles: RedisTlsFiles = {
+    caFile: file('VIGIL_REDIS_TLS_CA'),
+    certFile: file('VIGIL_REDIS_TLS_CERT'),
+    keyFile: file('VIGIL_REDIS_TLS_KEY'),
+    servername: file('VIGIL_REDIS_TLS_SERVERNAME'),
+  };
+  let redisTls: RedisTlsFiles | null = null;
+  const redisSet = Object.entries(redisFiles).filter(([, v]) => v !== null).map(([k]) => k);
+  if (redisSet.length > 0) {
+    const names = redisSet.map((k) => `VIGIL_REDIS_TLS_${k === 'caFile' ? 'CA' : k === 'certFile' ? 'CERT' : k === 'keyFile' ? 'KEY' : 'SERVERNAME'}`);
+    if (redisRaw === '') {
+      problems.push(`${names.join(', ')}: set, but REDIS_URL is not (the embedded store has no connection to secure)`);
+    } else if (redisUrl !== null && new URL(redisUrl).protocol !== 'rediss:') {
+      problems.push(`${names.join(', ')}: set, but REDIS_URL is redis:// (plaintext); use rediss:// for TLS`);
+    }
+    if ((redisFiles.certFile === null) !== (redisFiles.keyFile === null)) {
+      problems.push(`VIGIL_REDIS_TLS_CERT and VIGIL_REDIS_TLS_KEY: a client certificate needs both (only ${redisFiles.certFile !== null ? 'VIGIL_REDIS_TLS_CERT' : 'VIGIL_REDIS_TLS_KEY'} is set)`);
+    }
+    redisTls = redisFiles;
+    problems.push(...checkRedisTlsFiles(redisFiles));
+  }
+
   const settings: Settings = {
-    grpcAddress: address('VIGIL_GRPC_ADDRESS', '127.0.0.1:50051'),
+    grpcAddress,
+    grpcTls,
+    grpcInsecure,
     adminAddress: address('VIGIL_ADMIN_ADDRESS', '127.0.0.1:9464'),
     redisUrl,
     redisCluster: bool('VIGIL_REDIS_CLUSTER', false),
+    redisTls,
     shadowMode: bool('VIGIL_SHADOW_MODE', false),
     keySecret,
     policyPath: str('VIGIL_POLICY', defaultPolicyPath),

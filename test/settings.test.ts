@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { test } from 'node:test';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
 import { ConfigError } from '../src/errors.js';
 import { SETTINGS_DOC, parseAddress, parseSettings } from '../src/settings.js';
+import { makeTestPki } from './helpers/test-pki.js';
 
 test('defaults: loopback addresses, embedded store, enforcing', () => {
   const s = parseSettings({});
@@ -118,4 +120,78 @@ test('VIGIL_ADMIN_TOKEN is documented in SETTINGS_DOC and the README settings ta
   assert.equal(doc.default, '(unset)');
   const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
   assert.match(readme, /^\| `VIGIL_ADMIN_TOKEN` \| unset \|/m);
+});
+
+// TLS (issue 16 item 8): certificates made by openssl for this run (test/helpers/test-pki.ts).
+const pki = makeTestPki();
+after(() => pki.cleanup());
+
+function problemsOf(env: Record<string, string>): string[] {
+  try {
+    parseSettings(env);
+    return [];
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, String(err));
+    return err.problems;
+  }
+}
+
+const mtls = (): Record<string, string> => ({ VIGIL_GRPC_TLS_CERT: pki.server.cert, VIGIL_GRPC_TLS_KEY: pki.server.key, VIGIL_GRPC_TLS_CLIENT_CA: pki.ca.cert });
+
+test('ext_proc: plaintext on loopback by default; a non-loopback plaintext bind needs VIGIL_GRPC_INSECURE=true or mTLS', () => {
+  const d = parseSettings({});
+  assert.equal(d.grpcTls, null);
+  assert.equal(d.grpcInsecure, false);
+  for (const loopback of ['127.0.0.1:50051', '127.0.0.2:1', 'localhost:50051', '[::1]:50051']) {
+    assert.deepEqual(problemsOf({ VIGIL_GRPC_ADDRESS: loopback }), [], loopback);
+  }
+  for (const open of ['0.0.0.0:50051', '[::]:50051', '10.1.2.3:50051', 'vigil:50051']) {
+    const p = problemsOf({ VIGIL_GRPC_ADDRESS: open });
+    assert.equal(p.length, 1, open);
+    assert.match(p[0]!, /^VIGIL_GRPC_ADDRESS: .* is not a loopback address and ext_proc would be plaintext: set VIGIL_GRPC_TLS_CERT, VIGIL_GRPC_TLS_KEY and VIGIL_GRPC_TLS_CLIENT_CA \(mTLS\), or VIGIL_GRPC_INSECURE=true/);
+    assert.equal(parseSettings({ VIGIL_GRPC_ADDRESS: open, VIGIL_GRPC_INSECURE: 'true' }).grpcInsecure, true);
+  }
+  const s = parseSettings({ VIGIL_GRPC_ADDRESS: '0.0.0.0:50051', ...mtls() });
+  assert.deepEqual(s.grpcTls, { certFile: pki.server.cert, keyFile: pki.server.key, clientCaFile: pki.ca.cert });
+});
+
+test('ext_proc mTLS: all three files or none; unreadable, wrong-kind and mismatched files name their setting', () => {
+  assert.deepEqual(problemsOf({ VIGIL_GRPC_TLS_CERT: pki.server.cert }), [
+    'VIGIL_GRPC_TLS_*: mTLS needs all of VIGIL_GRPC_TLS_CERT, VIGIL_GRPC_TLS_KEY and VIGIL_GRPC_TLS_CLIENT_CA; missing VIGIL_GRPC_TLS_KEY, VIGIL_GRPC_TLS_CLIENT_CA',
+  ]);
+  const missing = join(pki.dir, 'absent.pem');
+  assert.deepEqual(problemsOf({ ...mtls(), VIGIL_GRPC_TLS_CLIENT_CA: missing }), [`VIGIL_GRPC_TLS_CLIENT_CA: cannot read "${missing}" (ENOENT)`]);
+  assert.deepEqual(problemsOf({ ...mtls(), VIGIL_GRPC_TLS_CERT: pki.server.key }), [`VIGIL_GRPC_TLS_CERT: "${pki.server.key}" holds no PEM certificate (-----BEGIN CERTIFICATE-----)`]);
+  assert.deepEqual(problemsOf({ ...mtls(), VIGIL_GRPC_TLS_KEY: pki.server.cert }), [`VIGIL_GRPC_TLS_KEY: "${pki.server.cert}" holds no PEM private key (-----BEGIN … PRIVATE KEY-----)`]);
+  assert.deepEqual(problemsOf({ ...mtls(), VIGIL_GRPC_TLS_KEY: pki.client.key }), [
+    `VIGIL_GRPC_TLS_KEY: "${pki.client.key}" is not the private key of the certificate in VIGIL_GRPC_TLS_CERT ("${pki.server.cert}")`,
+  ]);
+});
+
+test('Redis TLS files: only with rediss://, certificate and key together, each file checked; a key is never quoted', () => {
+  const base = { REDIS_URL: 'rediss://127.0.0.1:6380', VIGIL_KEY_SECRET: 'test-secret-0123456789abcdef' };
+  const s = parseSettings({ ...base, VIGIL_REDIS_TLS_CA: pki.ca.cert, VIGIL_REDIS_TLS_CERT: pki.client.cert, VIGIL_REDIS_TLS_KEY: pki.client.key, VIGIL_REDIS_TLS_SERVERNAME: 'redis.internal' });
+  assert.deepEqual(s.redisTls, { caFile: pki.ca.cert, certFile: pki.client.cert, keyFile: pki.client.key, servername: 'redis.internal' });
+  assert.equal(parseSettings(base).redisTls, null, 'none set: Node defaults (NODE_EXTRA_CA_CERTS)');
+  assert.deepEqual(problemsOf({ ...base, REDIS_URL: 'redis://127.0.0.1:6379', VIGIL_REDIS_TLS_CA: pki.ca.cert }), [
+    'VIGIL_REDIS_TLS_CA: set, but REDIS_URL is redis:// (plaintext); use rediss:// for TLS',
+  ]);
+  assert.deepEqual(problemsOf({ VIGIL_REDIS_TLS_CA: pki.ca.cert }), ['VIGIL_REDIS_TLS_CA: set, but REDIS_URL is not (the embedded store has no connection to secure)']);
+  assert.deepEqual(problemsOf({ ...base, VIGIL_REDIS_TLS_CERT: pki.client.cert }), [
+    'VIGIL_REDIS_TLS_CERT and VIGIL_REDIS_TLS_KEY: a client certificate needs both (only VIGIL_REDIS_TLS_CERT is set)',
+  ]);
+  const missing = join(pki.dir, 'absent-ca.pem');
+  assert.deepEqual(problemsOf({ ...base, VIGIL_REDIS_TLS_CA: missing }), [`VIGIL_REDIS_TLS_CA: cannot read "${missing}" (ENOENT)`]);
+  const p = problemsOf({ ...base, VIGIL_REDIS_TLS_CERT: pki.client.cert, VIGIL_REDIS_TLS_KEY: pki.server.key });
+  assert.deepEqual(p, [`VIGIL_REDIS_TLS_KEY: "${pki.server.key}" is not the private key of the certificate in VIGIL_REDIS_TLS_CERT ("${pki.client.cert}")`]);
+  const keyText = readFileSync(pki.server.key, 'utf8').split('\n')[1]!;
+  assert.ok(!p.join('\n').includes(keyText), 'no key material in a problem');
+});
+
+test('the TLS settings are in SETTINGS_DOC and the README settings table', () => {
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  for (const name of ['VIGIL_GRPC_TLS_CERT', 'VIGIL_GRPC_TLS_KEY', 'VIGIL_GRPC_TLS_CLIENT_CA', 'VIGIL_GRPC_INSECURE', 'VIGIL_REDIS_TLS_CA', 'VIGIL_REDIS_TLS_CERT', 'VIGIL_REDIS_TLS_KEY', 'VIGIL_REDIS_TLS_SERVERNAME']) {
+    assert.ok(SETTINGS_DOC.some((s) => s.name === name), `SETTINGS_DOC row for ${name}`);
+    assert.match(readme, new RegExp(`^\\| \`${name}\` \\|`, 'm'), `README row for ${name}`);
+  }
 });

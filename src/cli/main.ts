@@ -15,6 +15,7 @@ Commands:
   replay         play packet captures and access logs through vigil (vigil replay --help)
   check-policy   validate a policy file or directory offline (vigil check-policy --help)
   pseudonym      print the pseudonym vigil logs for an identity, username or IP (vigil pseudonym --help)
+  admin          penalties and manual block/allow rules of a running vigil, over its admin API (vigil admin --help)
 
 Options:
   -h, --help     this help
@@ -40,6 +41,11 @@ export async function main(argv: string[]): Promise<number> {
       return runCheckPolicy(rest);
     case 'pseudonym':
       return runPseudonym(rest);
+    case 'admin': {
+      // Loaded on demand: `serve` never loads the client.
+      const { runAdminCli } = await import('./admin.js');
+      return runAdminCli(rest);
+    }
     case '--version': {
       const pkg = JSON.parse(readFileSync(join(projectRoot, 'package.json'), 'utf8')) as { version: string };
       process.stdout.write(`vigil ${pkg.version}\n`);

@@ -66,7 +66,8 @@ export function decide(input: DecideInput): Decision {
       : { detector: p.detector, signal: 'penalty', value: p.score, baseline: 0, threshold: 0, score: p.score, windowMs: 0, action: p.action, shadow: false, penaltyUntilMs: p.untilMs };
     if (p.level > 0) reason.level = p.level;
     consider(detector, p.action, reason, s);
-    if (!reason.excused) acc.untilMs = Math.max(acc.untilMs, p.untilMs);
+    // A mark (tag) holds nothing back: its expiry is no reason to retry later.
+    if (!reason.excused && p.action !== 'tag') acc.untilMs = Math.max(acc.untilMs, p.untilMs);
   }
   for (const s of evaluation.signals) {
     if (!s.fired) continue;

@@ -34,6 +34,7 @@ export function reasonHeaderValue(r: Reason): string {
   ];
   if (r.level) parts.push(`level=${r.level}`);
   if (r.canary) parts.push(`canary=${r.canary}`);
+  if (r.manual) parts.push(`by=${r.manual.by}`, `until=${new Date(r.penaltyUntilMs ?? 0).toISOString()}`);
   if (r.shadow) parts.push('shadow');
   return parts.join('; ');
 }

@@ -22,6 +22,8 @@ export type Reason = Pick<Signal, 'detector' | 'signal' | 'value' | 'baseline' |
    * step-up endpoint (where the challenge is answered). Excused reasons never set the action.
    */
   excused?: 'step-up-credit' | 'step-up-endpoint';
+  /** Set when an operator's manual block decided (detector `manual`): its target, who set it and why. */
+  manual?: { target: string; by: string; reason: string };
 };
 
 export type FailOpenReason = 'store-timeout' | 'store-error' | 'breaker-open' | 'internal';

@@ -5,7 +5,7 @@ import { round } from './signal.js';
 
 export interface Evaluation {
   signals: Signal[];
-  /** Active penalties of the subjects read (identity first when it was read). */
+  /** Active penalties (marks included) of the subjects read (identity first when it was read). */
   penalties: Penalty[];
   /** Penalties set by this evaluation (a rule fired and was stronger than what was active). */
   newPenalties: Array<Penalty & { subject: string }>;
@@ -104,16 +104,16 @@ function relaxed(s: Signal, relax: number): Signal {
 function addPart(batch: Batch, part: PlanPart, detector: Detector): { subject: string; from: number; count: number } {
   const from = batch.ops.length;
   batch.ops.push(...part.ops);
+  // Every action sets a penalty, a `tag` detector a mark (state/store.ts PenaltyAction): that is how a
+  // response-phase signal (404s, bytes sent) reaches the subject's next requests.
   const { action, penaltyMs, name } = detector.config;
-  if (action !== 'tag') {
-    for (const rule of part.rules) {
-      const r: PenaltyRule = { op: from + rule.op, above: rule.above, action, durationMs: penaltyMs, detector: name };
-      if (rule.per !== undefined) {
-        r.per = from + rule.per;
-        if (rule.perAtLeast !== undefined) r.perAtLeast = rule.perAtLeast;
-      }
-      batch.rules!.push(r);
+  for (const rule of part.rules) {
+    const r: PenaltyRule = { op: from + rule.op, above: rule.above, action, durationMs: penaltyMs, detector: name };
+    if (rule.per !== undefined) {
+      r.per = from + rule.per;
+      if (rule.perAtLeast !== undefined) r.perAtLeast = rule.perAtLeast;
     }
+    batch.rules!.push(r);
   }
   return { subject: part.subject, from, count: part.ops.length };
 }

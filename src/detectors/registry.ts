@@ -4,6 +4,9 @@ import { endpointSurgeFactory } from './endpoint-surge.js';
 import { enumerationFactory } from './enumeration.js';
 import { exfiltrationFactory } from './exfiltration.js';
 import { fanOutFactory } from './fan-out.js';
+import { formRepeatFactory } from './form-repeat.js';
+import { notFoundSurgeFactory } from './not-found-surge.js';
+import { pageRateFactory } from './page-rate.js';
 import { rateBaselineFactory } from './rate-baseline.js';
 import { scrapingFactory } from './scraping.js';
 import { slowBruteForceFactory } from './slow-brute-force.js';
@@ -11,5 +14,5 @@ import type { DetectorFactory } from './types.js';
 
 /** Every detector type, by the `type:` a policy names. Later detectors register here. */
 export const detectorRegistry: ReadonlyMap<string, DetectorFactory<any>> = new Map(
-  [rateBaselineFactory, enumerationFactory, credentialStuffingFactory, slowBruteForceFactory, fanOutFactory, scrapingFactory, exfiltrationFactory, endpointSurgeFactory, agentRotationFactory].map((f) => [f.type, f] as const),
+  [rateBaselineFactory, enumerationFactory, credentialStuffingFactory, slowBruteForceFactory, fanOutFactory, scrapingFactory, exfiltrationFactory, endpointSurgeFactory, agentRotationFactory, formRepeatFactory, pageRateFactory, notFoundSurgeFactory].map((f) => [f.type, f] as const),
 );

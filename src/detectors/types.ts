@@ -2,8 +2,12 @@ import type { Fields } from '../policy/fields.js';
 import type { Exchange, Phase } from '../request/exchange.js';
 import type { Op, OpResult, PenaltyAction, StateStore } from '../state/store.js';
 
-/** What a detector does when it fires: tag the request for the upstream, or set a penalty. */
-export type DetectorAction = 'tag' | PenaltyAction;
+/**
+ * What a detector does when it fires: tag the request for the upstream, or set a penalty. A fired
+ * rule sets a penalty of the detector's action for `penaltyMs`; for `tag` that penalty is a mark
+ * (state/store.ts PenaltyAction): the subject's next requests are tagged too.
+ */
+export type DetectorAction = PenaltyAction;
 export const DETECTOR_ACTIONS: readonly DetectorAction[] = ['tag', 'throttle', 'challenge', 'block'];
 
 /** Whose behaviour a detector keeps state for (detectors/subject.ts). */
@@ -16,7 +20,7 @@ export interface DetectorBase {
   type: string;
   subject: SubjectKind;
   action: DetectorAction;
-  /** How long a penalty set by this detector lasts. */
+  /** How long a penalty (for `tag`: a mark) set by this detector lasts. */
   penaltyMs: number;
   /** Decide and report, never enforce. */
   shadow: boolean;

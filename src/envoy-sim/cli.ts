@@ -2,14 +2,14 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../errors.js';
-import { EnvoySim } from './envoy-sim.js';
+import { EnvoySim, type SimTls } from './envoy-sim.js';
 import { failureOf } from './failure.js';
 import type { HeaderPairs, HttpExchange, SimFilterConfig, SimResult, StatName } from './types.js';
 
 const USAGE = `Usage: vigil sim --target HOST:PORT [options]
 
-Plays Envoy's ext_proc HTTP filter against the ext_proc server at HOST:PORT (plaintext gRPC) and
-prints what the downstream client would receive: outcome, status, headers, body, response code
+Plays Envoy's ext_proc HTTP filter against the ext_proc server at HOST:PORT (plaintext gRPC, or TLS
+with --tls-ca) and prints what the downstream client would receive: outcome, status, headers, body, response code
 details and Envoy's ext_proc stats.
 
 Options:
@@ -24,6 +24,12 @@ Options:
   --config FILE.json          filter config (SimFilterConfig: processing_mode, message_timeout_ms,
                               failure_mode_allow, mutation_rules, envoy_version, ...)
   --repeat N                  send the request N times over one connection (default 1)
+  --tls-ca FILE               speak TLS, trusting the server certificates this PEM CA bundle signs
+  --tls-cert FILE             with --tls-ca: client certificate (PEM) for mTLS, like Envoy's
+                              UpstreamTlsContext; needs --tls-key
+  --tls-key FILE              with --tls-cert: its private key (PEM)
+  --tls-servername NAME       with --tls-ca: name to check the server certificate against (Envoy's
+                              sni), instead of the host in --target
   --json                      print JSON instead of text
   -h, --help                  this help
 
@@ -41,6 +47,32 @@ interface SimArgs {
   config: SimFilterConfig;
   repeat: number;
   json: boolean;
+  tls?: SimTls;
+}
+
+function readFileArg(name: string, file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw new UsageError(`cannot read --${name} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
+function tlsArgs(values: { 'tls-ca'?: string; 'tls-cert'?: string; 'tls-key'?: string; 'tls-servername'?: string }): SimTls | undefined {
+  const ca = values['tls-ca'];
+  if (ca === undefined) {
+    for (const other of ['tls-cert', 'tls-key', 'tls-servername'] as const) {
+      if (values[other] !== undefined) throw new UsageError(`--${other} needs --tls-ca`);
+    }
+    return undefined;
+  }
+  if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
+  return {
+    ca: readFileArg('tls-ca', ca),
+    ...(values['tls-cert'] !== undefined ? { cert: readFileArg('tls-cert', values['tls-cert']) } : {}),
+    ...(values['tls-key'] !== undefined ? { key: readFileArg('tls-key', values['tls-key']) } : {}),
+    ...(values['tls-servername'] !== undefined ? { servername: values['tls-servername'] } : {}),
+  };
 }
 
 function parseHeader(raw: string): [string, string] {
@@ -73,6 +105,10 @@ function parse(argv: string[]): SimArgs | 'help' {
       config: { type: 'string' },
       repeat: { type: 'string' },
       json: { type: 'boolean' },
+      'tls-ca': { type: 'string' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
+      'tls-servername': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -115,12 +151,14 @@ function parse(argv: string[]): SimArgs | 'help' {
   if (exchange.sourceAddress !== undefined && config.request_attributes === undefined) {
     config = { ...config, request_attributes: ['source.address'] };
   }
+  const tls = tlsArgs(values);
   return {
     target: values.target,
     exchange,
     config,
     repeat: intArg('repeat', values.repeat, 1, 1, 1_000_000),
     json: values.json ?? false,
+    ...(tls ? { tls } : {}),
   };
 }
 
@@ -170,7 +208,7 @@ export async function runSimCli(argv: string[]): Promise<number> {
   }
   let sim: EnvoySim;
   try {
-    sim = new EnvoySim(args.target, args.config);
+    sim = new EnvoySim(args.target, args.config, args.tls ? { tls: args.tls } : {});
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     process.stderr.write(`vigil sim: invalid --config:\n  ${err.problems.join('\n  ')}\n`);

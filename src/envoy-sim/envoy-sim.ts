@@ -16,6 +16,24 @@ export interface EnvoySimOptions {
   channelOptions?: grpc.ChannelOptions;
   /** Harness safeguard, not Envoy behaviour: an exchange still open after this long ends as 'reset'. Default 30 s. */
   watchdogMs?: number;
+  /**
+   * TLS to the processor, like Envoy's UpstreamTlsContext on the ext_proc cluster (PEM): the CA the
+   * server's certificate must chain to, and a client certificate and key for mTLS. Unset = plaintext.
+   */
+  tls?: SimTls;
+}
+
+export interface SimTls {
+  ca: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
+  /** Name checked against the server's certificate (Envoy's `sni`) instead of the target's host. */
+  servername?: string;
+}
+
+function channelCredentials(tls: SimTls | undefined): grpc.ChannelCredentials {
+  if (!tls) return grpc.credentials.createInsecure();
+  return grpc.credentials.createSsl(tls.ca, tls.key ?? null, tls.cert ?? null);
 }
 
 export class EnvoySim {
@@ -34,7 +52,11 @@ export class EnvoySim {
     this.checker = new MutationChecker(this.config.rules);
     this.watchdogMs = options.watchdogMs ?? 30_000;
     const { ProcessorClient } = loadWire();
-    this.client = new ProcessorClient(target, grpc.credentials.createInsecure(), options.channelOptions ?? {});
+    const channelOptions: grpc.ChannelOptions = {
+      ...(options.tls?.servername !== undefined ? { 'grpc.ssl_target_name_override': options.tls.servername } : {}),
+      ...options.channelOptions,
+    };
+    this.client = new ProcessorClient(target, channelCredentials(options.tls), channelOptions);
   }
 
   exchange(x: HttpExchange): Promise<SimResult> {

@@ -1,5 +1,5 @@
 /** envoy-sim: Envoy's ext_proc HTTP filter played as a grpc-js client (docs/envoy-ext-proc.md §8). */
-export { EnvoySim, type EnvoySimOptions } from './envoy-sim.js';
+export { EnvoySim, type EnvoySimOptions, type SimTls } from './envoy-sim.js';
 export { resolveConfig, type ResolvedConfig } from './config.js';
 export { failureOf } from './failure.js';
 export {

@@ -6,6 +6,7 @@ import type { Metrics } from '../obs/metrics.js';
 import { NearMissSampler } from '../obs/near-miss-sampler.js';
 import type { ThrottledLog } from '../obs/throttled-log.js';
 import type { Policy } from '../policy/policy.js';
+import type { ManualRule } from '../state/manual-rules.js';
 import type { StateStore } from '../state/store.js';
 import { VigilSession } from './exchange-session.js';
 import type { ExchangeHandler } from './stream.js';
@@ -36,6 +37,8 @@ export interface DecisionHandlerDeps {
   logSampler: DecisionLogSampler;
   /** With logSignals: which allowed decisions are near misses worth a line. */
   nearMisses: NearMissSampler;
+  /** Operators' manual block and allow rules (decision/manual-live.ts), matched before anything else. */
+  manual?: { match(identityId: string, clientIp: string, nowMs: number): ManualRule | null };
   /** Where a detector's failed background work is reported (logged, throttled). */
   backgroundFailed: (err: unknown) => void;
 }

@@ -1,4 +1,5 @@
 import { allowDecision, decide, failOpenDecision } from '../decision/decide.js';
+import { manualBlockDecision } from '../decision/manual-decision.js';
 import { stepUpFor } from '../decision/step-up.js';
 import type { Decision, FailOpenReason } from '../decision/types.js';
 import { EMPTY_EVALUATION, evaluateDetectors, mergeEvaluations, runBackground } from '../detectors/engine.js';
@@ -59,7 +60,7 @@ export class VigilSession implements ExchangeSession {
   private requestHeaderList: HeaderList | null = null;
   private spoofed: string[] = [];
   /** What the decision is about, once the request headers are read (scored or not). */
-  private about: { facts: RequestFacts; group: string; rule: EndpointRule | null; unscored: 'static' | 'allowlist' | null } | null = null;
+  private about: { facts: RequestFacts; group: string; rule: EndpointRule | null; unscored: 'static' | 'allowlist' | 'manual' | null } | null = null;
   /** The headers-phase evaluation of a login waiting for its body. */
   private held: { evaluation: Evaluation; decision: Decision } | null = null;
   /** The exchange's final decision, for its response (soft limits). */
@@ -93,11 +94,20 @@ export class VigilSession implements ExchangeSession {
       this.requestHeaderList = decoded.headers;
       const facts = resolveFacts({ headers: decoded.headers, sourceAddress }, policy.identity, deps.pseudonymize);
       const endpoint = matchEndpoint(policy.endpoints, facts.endpoint);
-      const unscored = endpoint.rule?.static ? 'static' : isAllowlisted(policy, facts.identity.id, facts.clientIp) ? 'allowlist' : null;
+      // An operator's manual rule comes first (static endpoints included): a block answers at once, an allow is not scored.
+      const manual = deps.manual?.match(facts.identity.id, facts.clientIp, nowMs) ?? null;
+      if (manual?.action === 'block') {
+        this.about = { facts, group: endpoint.group, rule: endpoint.rule, unscored: null };
+        const blocked = manualBlockDecision(manual, facts.identity.kind, policy.checksum, deps.shadowMode || observe, nowMs);
+        return this.finishRequest(started, blocked, 'request_headers', SKIP_RESPONSE, true);
+      }
+      const unscored = manual ? 'manual' : endpoint.rule?.static ? 'static' : isAllowlisted(policy, facts.identity.id, facts.clientIp) ? 'allowlist' : null;
       this.about = { facts, group: endpoint.group, rule: endpoint.rule, unscored };
       if (unscored) {
         deps.metrics.unscored.inc({ reason: unscored });
-        const standing = unscored === 'static' && endpoint.rule?.staticPenalties === 'enforce' && policy.detectors.length > 0;
+        // A static path still applies a standing penalty (policy: penalties: enforce); an allowlisted caller has none to read.
+        const standing =
+          unscored === 'static' && endpoint.rule?.staticPenalties === 'enforce' && policy.detectors.length > 0 && !isAllowlisted(policy, facts.identity.id, facts.clientIp);
         const unscoredDecision = standing ? await this.standingPenalty(facts, endpoint, observe, nowMs) : allowDecision(facts.identity.kind, policy.checksum);
         return this.finishRequest(started, unscoredDecision, 'request_headers', SKIP_RESPONSE, true);
       }

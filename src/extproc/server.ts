@@ -3,7 +3,9 @@ import type { Http2Server } from 'node:http2';
 import type { Logger } from '../obs/logger.js';
 import type { Metrics } from '../obs/metrics.js';
 import { formatAddress } from '../settings.js';
+import { ThrottledLog } from '../obs/throttled-log.js';
 import { ConnectionWatch } from './connections.js';
+import { watchTlsHandshakes } from './tls-handshakes.js';
 import { EXT_PROC_SERVICE_NAME, loadWire } from './proto.js';
 import type { Call, ExchangeHandler } from './stream.js';
 import { ExchangeStream } from './stream.js';
@@ -16,6 +18,12 @@ export interface ExtProcServerOptions {
   maxMessageBytes: number;
   /** Ping period of each HTTP/2 connection; one that misses a ping is closed and counted (connections.ts). 0 = off. */
   connectionPingMs?: number;
+  /**
+   * mTLS (PEM): the server's certificate chain and key, and the CA bundle clients must present a
+   * certificate from (checkClientCertificate: a client without one, or with one from another CA, fails
+   * the handshake). Unset = plaintext, which settings allow only on loopback unless told otherwise.
+   */
+  tls?: { cert: Buffer; key: Buffer; clientCa: Buffer };
 }
 
 type ServingStatus = 'SERVING' | 'NOT_SERVING';
@@ -80,10 +88,18 @@ export class ExtProcServer {
 
   async start(): Promise<number> {
     const address = formatAddress({ host: this.options.host, port: this.options.port });
+    const tls = this.options.tls;
+    const credentials = tls
+      ? grpc.ServerCredentials.createSsl(tls.clientCa, [{ cert_chain: tls.cert, private_key: tls.key }], true)
+      : grpc.ServerCredentials.createInsecure();
     this.port = await new Promise<number>((resolve, reject) =>
-      this.server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
+      this.server.bindAsync(address, credentials, (err, port) => (err ? reject(err) : resolve(port))),
     );
-    for (const h of http2ServersOf(this.server)) this.connections.attach(h);
+    const handshakes = tls ? new ThrottledLog(this.logger) : null;
+    for (const h of http2ServersOf(this.server)) {
+      this.connections.attach(h);
+      if (handshakes) watchTlsHandshakes(h, this.metrics, handshakes);
+    }
     this.setStatus('SERVING');
     return this.port;
   }

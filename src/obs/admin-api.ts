@@ -2,16 +2,22 @@
  * The operator API under /admin/ on the admin HTTP server: list active penalties, lift one, look up
  * what the store holds for a subject or a client IP. JSON in and out, `cache-control: no-store`.
  *
- *   GET    /admin/penalties[?limit=N]      active penalties, soonest expiry first (N ≤ 1000, default 100)
+ *   GET    /admin/penalties[?limit=N]      active penalties (tag marks included), soonest expiry first (N ≤ 1000, default 100)
  *   DELETE /admin/penalties/<subject>      lift a penalty (its strikes, and the subject's state of the
  *                                          detector that set it: `reset`); 404 when none is active
  *   GET    /admin/subjects/<subject>       everything the store holds for one subject
- *   GET    /admin/subjects?ip=<address>    the same for the identity, client-ip and ip-prefix subjects of an IP
+ *   GET    /admin/subjects?ip=<address>    the same for the identity, client-ip and ip-prefix subjects of an IP,
+ *                                          and the manual rule that applies to the address (`manual`)
+ *   GET    /admin/rules                    active manual rules (block/allow of an IP, CIDR or identity), by target
+ *   PUT    /admin/rules/<target>           set one: JSON body {action, forS, reason, by}; replaces the target's rule
+ *   DELETE /admin/rules/<target>[?by=who]  remove one; 404 when the target has none
  *
  * Every route needs `Authorization: Bearer <VIGIL_ADMIN_TOKEN>` (compared in constant time over SHA-256
  * digests); without the setting every /admin/ path answers 404. Subjects are pseudonyms or derived ids
  * (`jwt:<hex>`, `cip:1.2.3.4`, `pfx:10.0.0.0/24`, `ep:<group>` …), URL-encoded in the path; never a raw
- * credential. A lift is logged at info (`penalty lifted`, with the caller's address) and counted.
+ * credential. A lift is logged at info (`penalty lifted`, with the caller's address) and counted; so is
+ * every manual rule set or removed (`manual rule set` / `manual rule removed`, with `by`: who the
+ * caller says they are, and its address). Manual rules: docs/admin.md.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -24,6 +30,11 @@ import { ipPrefix } from '../request/cidr.js';
 import { canonicalIp } from '../request/client-ip.js';
 import type { Pseudonymizer } from '../request/keyed-hash.js';
 import type { ListedPenalty, Penalty, StateStore, SubjectState } from '../state/store.js';
+import { ManualTable } from '../decision/manual-table.js';
+import { ManualRulesFullError } from '../state/manual-rules.js';
+import { HttpError, iso } from './admin-http.js';
+import { manualChangesCounter, readBody, ruleView, rulesRoute } from './admin-rules.js';
+import type { ManualRulesAccess } from './admin-rules.js';
 import type { Logger } from './logger.js';
 
 export const ADMIN_PREFIX = '/admin';
@@ -31,7 +42,7 @@ export const DEFAULT_LIST_LIMIT = 100;
 export const MAX_LIST_LIMIT = 1000;
 /** Longest subject accepted in a path (pseudonyms are ~40 characters, IPv6 prefixes ~50). */
 export const MAX_SUBJECT_CHARS = 256;
-/** The API reads no request body; one larger than this is not even drained: the connection is closed. */
+/** Routes other than PUT /admin/rules/<target> read no body; one larger than this is not even drained: the connection is closed. */
 const MAX_DRAINED_BODY_BYTES = 64 * 1024;
 
 /**
@@ -43,7 +54,9 @@ const SUBJECT = /^[A-Za-z0-9:./_~+=@-]+$/;
 export const DISABLED_MESSAGE = 'admin API disabled: set VIGIL_ADMIN_TOKEN';
 
 /** The metric's `route` label: a fixed set, never the path. */
-export type AdminRoute = 'penalties' | 'lift' | 'subject' | 'lookup' | 'other';
+export type AdminRoute = 'penalties' | 'lift' | 'subject' | 'lookup' | 'rules' | 'rule' | 'other';
+
+export type { ManualRulesAccess } from './admin-rules.js';
 
 export interface AdminApiDeps {
   /** VIGIL_ADMIN_TOKEN; null disables the API. Never logged. */
@@ -53,6 +66,8 @@ export interface AdminApiDeps {
   pseudonymize: Pseudonymizer;
   logger: Logger;
   registry: Registry;
+  /** Manual rules; absent: the /admin/rules routes answer 404. */
+  manual?: ManualRulesAccess;
 }
 
 /** A penalty as the API shows it. */
@@ -74,29 +89,22 @@ export function isAdminApiPath(path: string): boolean {
   return path === ADMIN_PREFIX || path.startsWith(`${ADMIN_PREFIX}/`);
 }
 
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-    readonly headers: Record<string, string> = {},
-  ) {
-    super(message);
-  }
-}
-
 export function createAdminApi(deps: AdminApiDeps): AdminApi {
   const { store, clock, pseudonymize, logger } = deps;
   const expected = deps.token === null ? null : digest(deps.token);
   const requests = adminRequestsCounter(deps.registry);
   const lifted = liftedCounter(deps.registry);
+  const changes = manualChangesCounter(deps.registry);
 
   return async (req, res) => {
-    ignoreBody(req, res);
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
     const query = new URLSearchParams(q < 0 ? '' : url.slice(q + 1));
     const route = routeOf(path);
+    const body = route === 'rule' && req.method === 'PUT' ? readBody(req, res) : (ignoreBody(req, res), null);
+    // Read before the checks below, awaited only by the route: a refused request's body must not be an unhandled rejection.
+    body?.catch(() => undefined);
     const reply = (status: number, body: unknown, headers: Record<string, string> = {}): void => {
       requests.inc({ route, status: String(status) });
       sendJson(res, status, body, headers);
@@ -143,13 +151,24 @@ export function createAdminApi(deps: AdminApiDeps): AdminApi {
           if (ip === null) throw new HttpError(400, 'ip: not a valid IPv4 or IPv6 address');
           const subjects = [pseudonymize('ip', ip), `cip:${ip}`, `pfx:${ipPrefix(ip)}`];
           const states = await Promise.all(subjects.map((s) => store.inspect(s, nowMs)));
-          return reply(200, { ip, subjects: states.map((s) => subjectView(s, nowMs)) });
+          const rule = deps.manual ? new ManualTable(deps.manual.rules).match(subjects[0]!, ip, nowMs) : null;
+          return reply(200, { ip, subjects: states.map((s) => subjectView(s, nowMs)), manual: rule ? ruleView(rule, nowMs) : null });
+        }
+        case 'rules':
+        case 'rule': {
+          const [status, answer] = await rulesRoute(route, { req, path, query, body, nowMs, manual: deps.manual, logger, changes }, (methods) => allow(req, methods));
+          return reply(status, answer);
         }
         case 'other':
-          throw new HttpError(404, 'not found: the admin API has /admin/penalties, /admin/penalties/<subject>, /admin/subjects/<subject>, /admin/subjects?ip=<address>');
+          throw new HttpError(404, 'not found: the admin API has /admin/penalties, /admin/penalties/<subject>, /admin/subjects/<subject>, /admin/subjects?ip=<address>, /admin/rules, /admin/rules/<target>');
       }
     } catch (err) {
       if (err instanceof HttpError) return reply(err.status, { error: err.message }, err.headers);
+      if (err instanceof ManualRulesFullError) return reply(409, { error: err.message });
+      if (route === 'rules' || route === 'rule') {
+        logger.warn({ route, err: String(err) }, 'admin API: manual rules unavailable');
+        return reply(503, { error: `state store unavailable (${err instanceof Error ? err.message : 'error'})` }, { 'retry-after': '5' });
+      }
       if (err instanceof StoreUnavailableError) {
         logger.warn({ route, reason: err.reason, err: err.message }, 'admin API: state store unavailable');
         return reply(503, { error: `state store unavailable (${err.reason})` }, { 'retry-after': '5' });
@@ -166,6 +185,8 @@ function routeOf(path: string): AdminRoute {
   if (path.startsWith('/admin/penalties/') && path.length > '/admin/penalties/'.length) return 'lift';
   if (path === '/admin/subjects') return 'lookup';
   if (path.startsWith('/admin/subjects/') && path.length > '/admin/subjects/'.length) return 'subject';
+  if (path === '/admin/rules') return 'rules';
+  if (path.startsWith('/admin/rules/') && path.length > '/admin/rules/'.length) return 'rule';
   return 'other';
 }
 
@@ -208,10 +229,6 @@ function authorized(header: string | undefined, expected: Buffer): boolean {
 
 function digest(token: string): Buffer {
   return createHash('sha256').update(token, 'utf8').digest();
-}
-
-function iso(ms: number): string | null {
-  return Number.isFinite(ms) && Math.abs(ms) <= 8.64e15 ? new Date(ms).toISOString() : null;
 }
 
 export function penaltyView(p: ListedPenalty, nowMs: number): PenaltyView {

@@ -6,6 +6,7 @@ import type { Clock } from '../clock.js';
 import type { Pseudonymizer } from '../request/keyed-hash.js';
 import type { StateStore } from '../state/store.js';
 import { createAdminApi, isAdminApiPath } from './admin-api.js';
+import type { ManualRulesAccess } from './admin-api.js';
 import type { Logger } from './logger.js';
 
 export interface Readiness {
@@ -43,6 +44,8 @@ export interface AdminDeps {
   clock: Clock;
   /** The same pseudonymizer the decision path uses, for look-ups by client IP. */
   pseudonymize: Pseudonymizer;
+  /** Operators' manual block/allow rules (/admin/rules); absent: those routes answer 404. */
+  manual?: ManualRulesAccess;
 }
 
 export interface AdminServer {
@@ -66,6 +69,7 @@ export function startAdmin(host: string, port: number, deps: AdminDeps): Promise
     pseudonymize: deps.pseudonymize,
     logger: deps.logger,
     registry: deps.registry,
+    ...(deps.manual ? { manual: deps.manual } : {}),
   });
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0] ?? '/';

@@ -13,7 +13,7 @@ export interface DecisionEvent {
   facts: RequestFacts | null;
   endpointGroup: string | null;
   /** Set when the request was not scored (a static endpoint, an allowlisted caller). */
-  unscored: 'static' | 'allowlist' | null;
+  unscored: 'static' | 'allowlist' | 'manual' | null;
   /**
    * Every signal evaluated for the decision (request and login phases), fired or not; empty when
    * nothing was evaluated (unscored, fail-open). The evaluation's own array, not a copy: observers

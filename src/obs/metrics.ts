@@ -35,6 +35,12 @@ export function createMetrics(registry: Registry, opts: { exemplars?: boolean } 
       buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1],
       registers: r,
     }),
+    loopStallSeconds: new Histogram({
+      name: 'vigil_event_loop_stall_seconds',
+      help: 'Stretches of 200 ms or more in which vigil ran nothing (no CPU: a CPU limit, a paused host); _count is the number of stalls',
+      buckets: [0.2, 0.5, 1, 2, 5, 10, 30],
+      registers: r,
+    }),
     storeErrors: new Counter({
       name: 'vigil_store_errors_total',
       help: 'State store calls that failed, by reason (timeout, error, breaker-open)',
@@ -112,7 +118,7 @@ export function createMetrics(registry: Registry, opts: { exemplars?: boolean } 
     }),
     penaltiesSet: new Counter({
       name: 'vigil_penalties_set_total',
-      help: 'Penalties set in the store, by detector and action (throttle, challenge, block)',
+      help: 'Penalties set in the store, by detector and action (tag: a mark, throttle, challenge, block)',
       labelNames: ['detector', 'action'] as const,
       registers: r,
     }),
@@ -124,7 +130,7 @@ export function createMetrics(registry: Registry, opts: { exemplars?: boolean } 
     }),
     unscored: new Counter({
       name: 'vigil_unscored_total',
-      help: 'Requests allowed without scoring, by reason: static (static endpoint), allowlist (allowlisted CIDR or identity)',
+      help: 'Requests allowed without scoring, by reason: static (static endpoint), allowlist (allowlisted CIDR or identity), manual (a manual allow rule)',
       labelNames: ['reason'] as const,
       registers: r,
     }),
@@ -149,6 +155,12 @@ export function createMetrics(registry: Registry, opts: { exemplars?: boolean } 
     policyLoadedAt: new Gauge({
       name: 'vigil_policy_last_reload_timestamp_seconds',
       help: 'When the live policy was loaded (start-up or last successful reload), Unix time in seconds',
+      registers: r,
+    }),
+    tlsHandshakeFailures: new Counter({
+      name: 'vigil_tls_handshake_failures_total',
+      help: 'TLS handshakes refused on the ext_proc port (mTLS), by reason: no-client-certificate, client-certificate-rejected, not-tls (a plaintext client), other',
+      labelNames: ['reason'] as const,
       registers: r,
     }),
     connections: new Counter({

@@ -14,7 +14,7 @@ import { readEndpoints, OTHER_GROUP } from './endpoints.js';
 import { Fields } from './fields.js';
 import type { Allowlist, ChallengeConfig, Policy, ResponsesConfig, StepUpConfig } from './policy.js';
 import type { Escalation } from '../state/store.js';
-import { PENALTY_ORDER } from '../state/store.js';
+import { ENFORCING_ORDER } from '../state/store.js';
 
 const HEADER_NAME = /^[a-z0-9!#$%&'*+.^_`|~-]+$/;
 const NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
@@ -212,7 +212,7 @@ function readEscalation(f: Fields): Escalation {
   const e: Escalation = {
     windowMs: f.duration('window', 3_600_000, 1000, 30 * 86_400_000),
     factor: f.number('factor', 2, 1, 10),
-    maxAction: f.oneOf('max_action', PENALTY_ORDER, 'challenge'),
+    maxAction: f.oneOf('max_action', ENFORCING_ORDER, 'challenge'),
     maxMs: f.duration('max_penalty', 86_400_000, 1000, 30 * 86_400_000),
   };
   f.done();

@@ -54,6 +54,16 @@ export function anyContains(cidrs: readonly Cidr[], ip: string): boolean {
   return false;
 }
 
+/** A range in canonical form: `10.0.0.0/8` for `10.1.2.3/8`, `2001:db8::/32` for `2001:0db8::1/32`. */
+export function cidrText(cidr: Cidr): string {
+  return `${formatWords(cidr.network)}/${cidr.bits}`;
+}
+
+/** A canonical address's 32-bit words (one for IPv4, four for IPv6), or null (e.g. 'unknown'). */
+export function ipWords(ip: string): number[] | null {
+  return toWords(ip);
+}
+
 /** `203.0.113.0/24` for 203.0.113.7 (v4Bits 24), `2001:db8:1::/48` for an IPv6 address (v6Bits 48). */
 export function ipPrefix(ip: string, v4Bits = 24, v6Bits = 48): string {
   const words = toWords(ip);

@@ -8,7 +8,8 @@
  *             that closes folds into the baseline exactly as it did in the replica): counts add
  *   count     INCRBY: counts add
  *   distinct  PFADD of the members added: HyperLogLog registers merge (max)
- *   penalty   the stronger action wins; of two of the same action the later expiry
+ *   penalty   the stronger action wins (a mark, tag, is the weakest); of two of the same action the
+ *             later expiry
  *   strikes   the larger count once both are decayed to now; a tie goes to the later offence
  *   credit    the later expiry
  *   cleared   a challenge set at or before clearedSinceMs is deleted (before the penalty is merged)
@@ -17,7 +18,7 @@
  * so the replica learns what other replicas wrote there (a sliding count's previous window, a learning
  * distinct's previous window).
  */
-import type { Penalty, RateOp } from './store.js';
+import { PENALTY_ORDER, type Penalty, type RateOp } from './store.js';
 
 /** Increments of one rate key in one bucket: the op as first seen in the bucket, and the sum of `by`. */
 export interface RateGroup {
@@ -97,7 +98,8 @@ export function emptyDelta(subject: string): SubjectDelta {
   return { subject, rates: [], counts: new Map(), hlls: new Map(), penalty: null, strikes: null, creditUntilMs: 0, clearedSinceMs: -1 };
 }
 
-const RANK: Record<string, number> = { throttle: 1, challenge: 2, block: 3 };
+/** tag (a mark) 1, throttle 2, challenge 3, block 4; lua/penalty.lua's PENALTY_RANK. */
+const RANK: Record<string, number> = Object.fromEntries(PENALTY_ORDER.map((a, i) => [a, i + 1]));
 
 /** The penalty that wins a merge (see the file header); null only when both are. */
 export function strongerPenalty(a: Penalty | null, b: Penalty | null): Penalty | null {

@@ -2,6 +2,7 @@ import CircuitBreaker from 'opossum';
 import { StoreUnavailableError } from '../errors.js';
 import type { Logger } from '../obs/logger.js';
 import type { Metrics } from '../obs/metrics.js';
+import { withDeadline } from './deadline.js';
 import type { SubjectDelta, SyncResult } from './delta.js';
 import type { Batch, BatchResult, LiftedPenalty, ListedPenalty, PopulationStats, SharedStore, StateStore, SubjectState } from './store.js';
 
@@ -37,8 +38,11 @@ export class GuardedStore implements SharedStore {
     logger: Logger,
   ) {
     this.kind = inner.kind;
-    this.breaker = new CircuitBreaker((call: () => Promise<unknown>) => call(), {
-      timeout: options.timeoutMs,
+    // The deadline is withDeadline's, not opossum's own timer: a reply that arrived while vigil's event
+    // loop was stalled must not count against the store (deadline.ts).
+    const deadline = options.timeoutMs;
+    this.breaker = new CircuitBreaker((call: () => Promise<unknown>) => withDeadline(call(), deadline, () => timedOut(deadline)), {
+      timeout: false,
       errorThresholdPercentage: options.errorThresholdPercent,
       resetTimeout: options.resetTimeoutMs,
       volumeThreshold: options.volumeThreshold ?? 5,
@@ -52,7 +56,7 @@ export class GuardedStore implements SharedStore {
     metrics.breakerState.set(0);
     this.breaker.on('open', () => {
       metrics.breakerState.set(2);
-      logger.warn({ store: this.kind, resetMs: options.resetTimeoutMs }, 'store breaker opened: failing open');
+      logger.warn({ store: this.kind, resetMs: options.resetTimeoutMs }, 'store breaker opened: calls to the store paused');
     });
     this.breaker.on('halfOpen', () => {
       metrics.breakerState.set(1);
@@ -95,17 +99,11 @@ export class GuardedStore implements SharedStore {
    */
   private async operator<T>(call: string, fn: () => Promise<T>): Promise<T> {
     if (this.kind === 'memory') return fn();
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(Object.assign(new Error(`timed out after ${OPERATOR_TIMEOUT_MS} ms`), { code: 'ETIMEDOUT' })), OPERATOR_TIMEOUT_MS);
-    });
     try {
-      return await Promise.race([fn(), deadline]);
+      return await withDeadline(fn(), OPERATOR_TIMEOUT_MS, () => timedOut(OPERATOR_TIMEOUT_MS));
     } catch (err) {
       const reason = (err as { code?: string }).code === 'ETIMEDOUT' ? 'timeout' : 'error';
       throw new StoreUnavailableError(reason, `state store ${call}: ${(err as Error).message}`);
-    } finally {
-      clearTimeout(timer);
     }
   }
 
@@ -161,4 +159,9 @@ export class GuardedStore implements SharedStore {
     this.breaker.shutdown();
     await this.inner.close();
   }
+}
+
+/** A deadline's rejection, with the code opossum gives its own timeouts. */
+function timedOut(ms: number): Error {
+  return Object.assign(new Error(`timed out after ${ms} ms`), { code: 'ETIMEDOUT' });
 }

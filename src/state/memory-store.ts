@@ -82,6 +82,8 @@ export interface MemoryStoreOptions {
 function rank(action: PenaltyAction | undefined): number {
   return action === undefined ? 0 : PENALTY_ORDER.indexOf(action) + 1;
 }
+/** The rank of a mark (PENALTY_ORDER's weakest rung). */
+const TAG_RANK = 1;
 
 /** Positive integer milliseconds, as redis-store sends them to PEXPIRE. */
 export function ttlArg(ms: number): number {
@@ -520,8 +522,10 @@ export class MemoryStore implements StateStore {
 
     // Only a rule whose own action beats the active penalty's sets one (lua/batch.lua).
     const activeRank = penalty ? rank(penalty.action) : 0;
-    if (Math.max(0, ...candidates.map((c) => c.rank)) > activeRank) {
-      const esc = batch.escalation;
+    const reach = Math.max(0, ...candidates.map((c) => c.rank));
+    if (reach > activeRank) {
+      // A mark (tag) is no offence: the strikes are read only when an enforcing rule fired.
+      const esc = reach > TAG_RANK ? batch.escalation : undefined;
       const strikesKey = `${prefix}:strikes`;
       let capRank = 0;
       let level = 0;
@@ -533,15 +537,16 @@ export class MemoryStore implements StateStore {
       let best: (typeof candidates)[number] | null = null;
       let bestRank = 0;
       for (const c of candidates) {
-        const r = esc ? escalateRank(c.rank, level, capRank) : c.rank;
+        const r = esc && c.rank > TAG_RANK ? escalateRank(c.rank, level, capRank) : c.rank;
         if (!(credit && r === rank('challenge')) && c.rank > (best?.rank ?? 0)) {
           best = c;
           bestRank = r;
         }
       }
       if (best && best.rank > activeRank) {
+        const mark = best.rank === TAG_RANK;
         let duration = best.durationMs;
-        if (esc) {
+        if (esc && !mark) {
           duration = escalateDuration(duration, level, esc.factor, esc.maxMs);
           const n = level + 1;
           this.set(strikesKey, { t: 'strikes', n, last: nowMs, w: esc.windowMs }, nowMs + ttlArg(n * esc.windowMs));
@@ -552,7 +557,7 @@ export class MemoryStore implements StateStore {
           detector: best.detector,
           score: best.score,
           sinceMs: nowMs,
-          level,
+          level: mark ? 0 : level,
         };
         this.set(penaltyKey, { t: 'penalty', p: penalty }, nowMs + duration);
       }

@@ -20,6 +20,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { ConnectionOptions } from 'node:tls';
 import { Cluster, Redis, type ChainableCommander, type RedisOptions } from 'ioredis';
 import { isCluster, pipelined, type Connection, type Queued } from './redis-pipeline.js';
 import { StoreUnavailableError } from '../errors.js';
@@ -55,6 +56,8 @@ export interface RedisStoreOptions {
   commandTimeoutMs?: number;
   /** Cap of the reconnect backoff. Default 2000 ms. */
   maxReconnectDelayMs?: number;
+  /** tls.connect options for a rediss:// URL (CA, client certificate and key: src/tls-files.ts). */
+  tls?: ConnectionOptions;
 }
 
 /** The ioredis options a sidecar wants (see the file header). */
@@ -73,11 +76,11 @@ export function sidecarRedisOptions(opts: RedisStoreOptions = {}): RedisOptions 
 /**
  * A RedisStore on its own connection to `url` (redis://host:port/db), with sidecarRedisOptions; with
  * `cluster`, a Redis Cluster client seeded from the URL's host and port (its other nodes are found
- * from the cluster itself).
+ * from the cluster itself). With rediss://, `tls` goes to every connection (each cluster node's too).
  */
 export function createRedisStore(url: string, opts: RedisStoreOptions & { cluster?: boolean } = {}): RedisStore {
   const options = sidecarRedisOptions(opts);
-  if (!opts.cluster) return new RedisStore(new Redis(url, options));
+  if (!opts.cluster) return new RedisStore(new Redis(url, opts.tls ? { ...options, tls: opts.tls } : options));
   const u = new URL(url);
   // The node connections queue while they connect (ioredis asks a node for the slot map before it is
   // connected); the cluster itself refuses commands while it is not ready.
@@ -87,7 +90,7 @@ export function createRedisStore(url: string, opts: RedisStoreOptions & { cluste
   const redisOptions: RedisOptions = { ...nodeOptions };
   if (u.password) redisOptions.password = decodeURIComponent(u.password);
   if (u.username) redisOptions.username = decodeURIComponent(u.username);
-  if (u.protocol === 'rediss:') redisOptions.tls = {};
+  if (u.protocol === 'rediss:') redisOptions.tls = opts.tls ?? {};
   return new RedisStore(
     new Cluster([{ host: u.hostname, port: Number(u.port || 6379) }], {
       redisOptions,
@@ -405,9 +408,14 @@ export class RedisStore implements StateStore {
     }
   }
 
-  /** Drops the connection and opens a new one (a peer that stopped answering). */
+  /**
+   * Drops the connection and opens a new one (a peer that stopped answering): when it is `ready` (a
+   * command went unanswered) or `connect` (connected, but the handshake — AUTH, the ready check — is
+   * unanswered). In other states ioredis is already connecting (bounded by connectTimeout), retrying
+   * or closed, and is left alone.
+   */
   reconnect(): void {
-    if (this.redis.status !== 'end') this.redis.disconnect(true);
+    if (this.redis.status === 'ready' || this.redis.status === 'connect') this.redis.disconnect(true);
   }
 
   /** QUIT, but never waits more than closeTimeoutMs for it (a frozen Redis must not hold up shutdown). */
@@ -536,11 +544,17 @@ function checkReplies(replies: [Error | null, unknown][] | null, n: number): unk
 }
 
 /**
- * Errors after which Redis certainly ran nothing: a cluster redirect or a cluster that is down, or a
- * connection that was never there. (A reply lost on a dropped connection is not among them.)
+ * Errors after which Redis certainly ran nothing: a cluster redirect or a cluster that is down, a
+ * connection that was never there, or a refusal Redis gives before running a command — out of memory
+ * (OOM: a function without `allow-oom` is refused whole), a read-only replica, a dataset still loading,
+ * a busy script, a master that is down, a permission denied. (A reply lost on a dropped connection is
+ * not among them.)
  */
 function notApplied(err: Error | null): boolean {
-  return err !== null && /^(MOVED|ASK|CLUSTERDOWN|TRYAGAIN) |Stream isn't writeable|ECONNREFUSED|not connected|None of startup nodes is available/.test(err.message);
+  return (
+    err !== null &&
+    /^(MOVED|ASK|CLUSTERDOWN|TRYAGAIN|OOM|READONLY|LOADING|BUSY|MASTERDOWN|NOPERM|NOAUTH) |Stream isn't writeable|ECONNREFUSED|not connected|None of startup nodes is available/.test(err.message)
+  );
 }
 
 /** Redis's answer to FCALL of a function it does not have (FUNCTION FLUSH, a restart). */

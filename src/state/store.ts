@@ -24,9 +24,19 @@ export const DEFAULT_MAX_EMPTY = 60;
 /** PenaltyRule.perAtLeast when not given. */
 export const DEFAULT_PER_AT_LEAST = 1;
 
-/** Enforcing actions a penalty can hold, in increasing order of force. */
-export type PenaltyAction = 'throttle' | 'challenge' | 'block';
-export const PENALTY_ORDER: readonly PenaltyAction[] = ['throttle', 'challenge', 'block'];
+/**
+ * Actions a penalty can hold, in increasing order of force. `tag` is a *mark*, the weakest rung: set
+ * by a fired rule of a `tag` detector, it lets the subject's requests through tagged for the upstream
+ * until it expires (so a signal learned from a response — 404s, bytes sent — reaches the subject's
+ * next requests). A mark is held, listed, lifted and shared exactly like a penalty, but it is never an
+ * offence for escalation (see Escalation): it is never escalated, and it reads and writes no strikes.
+ * Being the weakest rung, it never replaces an active stronger penalty, and any stronger one replaces it.
+ */
+export type PenaltyAction = 'tag' | 'throttle' | 'challenge' | 'block';
+export const PENALTY_ORDER: readonly PenaltyAction[] = ['tag', 'throttle', 'challenge', 'block'];
+/** The enforcing rungs (escalation steps between them; max_action is one of them). */
+export type EnforcingAction = Exclude<PenaltyAction, 'tag'>;
+export const ENFORCING_ORDER: readonly EnforcingAction[] = ['throttle', 'challenge', 'block'];
 
 export interface Penalty {
   action: PenaltyAction;
@@ -57,6 +67,9 @@ export interface Penalty {
  *   duration = min(D · factor^level, max(D, maxMs))
  *   strikes  = {n: n_eff + 1, last: t}, key TTL (n_eff + 1) · windowMs (it has decayed to 0 by then)
  * Without escalation the store neither reads nor writes strikes; level is 0.
+ * A mark (a rule whose own action is `tag`) is no offence: it is set with its own duration and level
+ * 0, never escalated, and neither reads nor writes the strikes; only the enforcing rungs escalate
+ * (a throttle never escalates down into, nor a mark up into, anything else).
  *
  * Precisely (both stores, number for number):
  *  - D is the rule's durationMs rounded up to whole ms (as without escalation); factor^level is
@@ -75,13 +88,13 @@ export interface Penalty {
  *    A stronger own action replaces the active penalty and is escalated like any other set; since
  *    escalation never lowers an action, no penalty is ever downgraded.
  *  - The strikes are read only when a penalty is about to be set: escalation given and some fired
- *    rule's own action stronger than the active penalty's.
+ *    rule's own action stronger than the active penalty's and than `tag` (a mark reads none).
  */
 export interface Escalation {
   windowMs: number;
   /** ≥ 1. */
   factor: number;
-  maxAction: PenaltyAction;
+  maxAction: EnforcingAction;
   maxMs: number;
 }
 

@@ -31,6 +31,7 @@
  * upstream's step-up confirmation also apply to the tier at once.
  */
 import { FIRST_CURSOR, concatDeltas, emptyDelta, lastGroup, strongerPenalty, type PenaltyEvent, type SubjectDelta, type SubjectSnapshot } from './delta.js';
+import { withDeadline } from './deadline.js';
 import { MemoryStore } from './memory-store.js';
 import { isDetectorState, type Batch, type BatchResult, type LiftedPenalty, type ListedPenalty, type PopulationStats, type SharedStore, type StateStore, type SubjectState } from './store.js';
 
@@ -53,7 +54,7 @@ export interface TierOptions {
    * runs on vigil's clock instead.
    */
   wallMs?: () => number;
-  /** Resets the shared store's connection after an unanswered sync. */
+  /** Resets the shared store's connection after an unanswered sync, or a deadline of not being ready. */
   resetConnection?: () => void;
   /** Whether the shared store can take a call now (false: keep the changes, do not send). */
   canSend?: () => boolean;
@@ -86,6 +87,8 @@ export class TieredStore implements StateStore {
   private readonly syncMs: number;
   private readonly maxSubjects: number;
   private readonly deadlineMs: number;
+  /** Since when (wall) canSend has said no without a break; null while it says yes. */
+  private notReadySinceMs: number | null = null;
   private readonly maxBackoffMs: number;
   private readonly maxPerSync: number;
   private syncing: Promise<void> | null = null;
@@ -188,15 +191,25 @@ export class TieredStore implements StateStore {
     const report: SyncReport = { ok: true, subjects: deltas.length, dropped: 0 };
     if (this.opts.canSend && !this.opts.canSend()) {
       for (const e of sent) this.putBack(e, nowMs);
+      // Not ready for a whole deadline: a connection stuck in its handshake (a hung peer that accepts
+      // connections and answers nothing) is abandoned too; a store that is simply away is left to its
+      // own reconnects (resetConnection ignores those states).
+      const wall = this.wall(nowMs);
+      if (this.notReadySinceMs === null) this.notReadySinceMs = wall;
+      else if (wall - this.notReadySinceMs >= this.deadlineMs) {
+        this.notReadySinceMs = wall;
+        this.opts.resetConnection?.();
+      }
       this.failed(report, 'not-ready', undefined, nowMs);
       return;
     }
-    let timer: NodeJS.Timeout | undefined;
+    this.notReadySinceMs = null;
     try {
-      const deadline = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(Object.assign(new Error(`sync: no answer after ${this.deadlineMs} ms`), { timeout: true })), this.deadlineMs);
-      });
-      const { snapshots, events, cursor } = await Promise.race([this.shared.sync(deltas, nowMs, this.cursor), deadline]);
+      // withDeadline judges the deadline after the loop has read its sockets once more: a stall of
+      // vigil's own (CPU starvation) is not blamed on the store (deadline.ts).
+      const { snapshots, events, cursor } = await withDeadline(this.shared.sync(deltas, nowMs, this.cursor), this.deadlineMs, () =>
+        Object.assign(new Error(`sync: no answer after ${this.deadlineMs} ms`), { timeout: true }),
+      );
       this.cursor = cursor;
       let kept = 0;
       for (let i = 0; i < sent.length; i++) {
@@ -241,8 +254,6 @@ export class TieredStore implements StateStore {
       report.dropped = sent.length;
       if (timedOut) this.opts.resetConnection?.();
       this.failed(report, timedOut ? 'timeout' : 'error', err, nowMs);
-    } finally {
-      clearTimeout(timer);
     }
   }
 

@@ -14,6 +14,8 @@ detectors:
   - {name: blocker, type: rate-baseline, action: block}
   - {name: stepper, type: rate-baseline, action: challenge}
   - {name: canary, type: rate-baseline, action: throttle, enforce_percent: 10}
+  - {name: tag-watch, type: rate-baseline, action: tag, shadow: true}
+  - {name: tag-canary, type: rate-baseline, action: tag, enforce_percent: 50}
 `,
   'p.yaml',
 );
@@ -70,6 +72,35 @@ test('strongest action wins; tag signals tag; penalties of removed detectors are
   assert.deepEqual(tagged.reasons.map((r) => r.detector), ['tagger']);
   const both = decide({ ...base, globalShadow: false, evaluation: { signals: [signal('tagger', 'tag', true)], penalties: [penalty('rate', 'throttle')] } });
   assert.equal(both.action, 'throttle');
+});
+
+test('a mark (a tag penalty) tags with its detector as reason; a penalty or signal stronger than it wins', () => {
+  // No signal of this request: the mark alone tags it, explained by the penalty, without Retry-After.
+  const d = decide({ ...base, globalShadow: false, evaluation: { signals: [signal('tagger', 'tag', false)], penalties: [penalty('tagger', 'tag')] } });
+  assert.deepEqual([d.action, d.shadowAction, d.retryAfterS], ['tag', null, null]);
+  assert.deepEqual(d.reasons.map((r) => [r.detector, r.action, r.penaltyUntilMs, r.shadow]), [['tagger', 'tag', NOW + 30_000, false]]);
+  const stronger = decide({ ...base, globalShadow: false, evaluation: { signals: [signal('rate', 'throttle', true)], penalties: [penalty('tagger', 'tag')] } });
+  assert.equal(stronger.action, 'throttle');
+  assert.deepEqual(stronger.reasons.map((r) => r.detector).sort(), ['rate', 'tagger']);
+  // Retry-After comes from the throttle (on another subject, 10 s), not from the longer mark.
+  const both = decide({ ...base, globalShadow: false, evaluation: { signals: [], penalties: [penalty('tagger', 'tag', NOW + 300_000), penalty('rate', 'throttle', NOW + 10_000)] } });
+  assert.deepEqual([both.action, both.retryAfterS], ['throttle', 10]);
+});
+
+test('a mark of a shadow detector, or of an identity outside its canary share, is reported, not enforced', () => {
+  const shadow = decide({ ...base, globalShadow: false, evaluation: { signals: [], penalties: [penalty('tag-watch', 'tag')] } });
+  assert.deepEqual([shadow.action, shadow.shadowAction, shadow.reasons[0]!.shadow], ['allow', 'tag', true]);
+  const global = decide({ ...base, globalShadow: true, evaluation: { signals: [], penalties: [penalty('tagger', 'tag')] } });
+  assert.deepEqual([global.action, global.shadowAction], ['allow', 'tag']);
+  const sides = new Set<string>();
+  for (let i = 0; i < 40; i++) {
+    const identityId = `api-key:${i.toString(16).padStart(32, '0')}`;
+    const d = decide({ ...base, identityId, globalShadow: false, evaluation: { signals: [], penalties: [penalty('tag-canary', 'tag')] } });
+    const side = d.reasons[0]!.canary!;
+    sides.add(side);
+    assert.deepEqual([d.action, d.shadowAction], side === 'enforced' ? ['tag', null] : ['allow', 'tag']);
+  }
+  assert.deepEqual([...sides].sort(), ['enforced', 'shadowed']);
 });
 
 test('precedence when detectors disagree: block > challenge > throttle > tag, whatever the order', () => {

@@ -21,6 +21,7 @@ import { defaultPolicyPath, projectRoot } from '../../src/paths.js';
 import type { Endpoint } from '../../src/request/types.js';
 import { parseSettings } from '../../src/settings.js';
 import { envoyType, validateEnvoy } from '../helpers/envoy-validate.js';
+import { makeTestPki } from '../helpers/test-pki.js';
 import { type TestVigil, startTestVigil } from '../helpers/vigil.js';
 import { PATIENT_MESSAGE_TIMEOUT_MS } from '../helpers/timeouts.js';
 
@@ -86,7 +87,7 @@ const runtimeValue = (doc: Doc, key: string): unknown =>
 // --- 1. Validity ---------------------------------------------------------------------------------------------------
 
 test('envoy/: the compose config and the examples are all there', () => {
-  for (const f of ['envoy/envoy.yaml', 'envoy/examples/body-inspection.yaml', 'envoy/examples/observability.yaml']) {
+  for (const f of ['envoy/envoy.yaml', 'envoy/examples/body-inspection.yaml', 'envoy/examples/mtls.yaml', 'envoy/examples/observability.yaml']) {
     assert.ok(FILES.includes(f), `${f} is missing (found: ${FILES.join(', ')})`);
   }
 });
@@ -656,5 +657,83 @@ describe('envoy-sim with the shipped config, against vigil (default policy, memo
     assert.equal(r.stats.message_timeouts, 0);
     assert.ok(r.stats.stream_msgs_sent >= 3, `headers, body, response headers (sent ${r.stats.stream_msgs_sent})`);
     assert.equal(await bodyMissing(), before, 'vigil got the streamed body');
+  });
+});
+
+// --- mTLS to vigil (envoy/examples/mtls.yaml) ----------------------------------------------------------------------
+
+const UPSTREAM_TLS = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext';
+
+describe('envoy/examples/mtls.yaml: an UpstreamTlsContext on the vigil cluster', () => {
+  const doc = load('envoy/examples/mtls.yaml');
+  const socket = clusterOf(doc, 'vigil').transport_socket as Doc;
+  const ctx = socket?.typed_config as Doc;
+
+  test('the vigil cluster speaks TLS with a client certificate, a CA, a checked SAN and ALPN h2', () => {
+    assert.equal(socket?.name, 'envoy.transport_sockets.tls');
+    assert.equal(ctx['@type'], UPSTREAM_TLS);
+    const common = ctx.common_tls_context as Doc;
+    assert.deepEqual(common.alpn_protocols, ['h2'], "grpc-js's TLS server needs ALPN h2");
+    assert.equal(common.tls_certificates.length, 1);
+    assert.ok(common.tls_certificates[0].certificate_chain.filename, "Envoy's client certificate");
+    assert.ok(common.tls_certificates[0].private_key.filename, 'its key');
+    assert.ok(common.validation_context.trusted_ca.filename, 'the CA that signed vigil');
+    const sans = common.validation_context.match_typed_subject_alt_names as Doc[];
+    assert.ok(sans.length > 0, "vigil's certificate name is checked, not only its CA");
+    assert.deepEqual(sans.map((m) => [m.san_type, m.matcher.exact]), [['DNS', ctx.sni]], 'the SAN checked is the SNI sent');
+  });
+
+  test('apart from that transport_socket it is envoy.yaml (the two cannot drift)', () => {
+    const plain = load('envoy/envoy.yaml');
+    const copy = load('envoy/examples/mtls.yaml');
+    delete clusterOf(copy, 'vigil').transport_socket;
+    assert.deepEqual(copy, plain);
+    assert.equal(clusterOf(plain, 'vigil').transport_socket, undefined, 'the loopback/compose default stays plaintext');
+  });
+
+  test('the validator checks inside the TLS context (a planted error is found)', () => {
+    const copy = load('envoy/examples/mtls.yaml');
+    clusterOf(copy, 'vigil').transport_socket.typed_config.common_tls_context.tls_params.tls_minimum_protocol_version = 'TLSv1_9';
+    const problems = validateEnvoy(BOOTSTRAP, copy);
+    assert.equal(problems.length, 1, problems.join('\n'));
+    assert.match(problems[0]!, /transport_socket\.typed_config\.common_tls_context\.tls_params\.tls_minimum_protocol_version: unknown enum value "TLSv1_9"/);
+  });
+
+  test('envoy-sim with this TLS context (certificates made for the test) is answered by vigil serving mTLS', async () => {
+    const pki = makeTestPki();
+    // The files the config names, by their role: Envoy's certificate and key, and the CA.
+    const common = ctx.common_tls_context as Doc;
+    const files: Record<string, string> = {
+      [common.tls_certificates[0].certificate_chain.filename]: pki.client.cert,
+      [common.tls_certificates[0].private_key.filename]: pki.client.key,
+      [common.validation_context.trusted_ca.filename]: pki.ca.cert,
+    };
+    const vigil = await startTestVigil({ env: { VIGIL_GRPC_TLS_CERT: pki.server.cert, VIGIL_GRPC_TLS_KEY: pki.server.key, VIGIL_GRPC_TLS_CLIENT_CA: pki.ca.cert } });
+    const read = (f: string) => readFileSync(files[f]!);
+    const tls = {
+      ca: read(common.validation_context.trusted_ca.filename),
+      cert: read(common.tls_certificates[0].certificate_chain.filename),
+      key: read(common.tls_certificates[0].private_key.filename),
+      servername: ctx.sni as string,
+    };
+    const sims: EnvoySim[] = [];
+    try {
+      const config = { ...simConfigOf(doc), message_timeout_ms: PATIENT_MESSAGE_TIMEOUT_MS };
+      const ok = new EnvoySim(vigil.target, config, { tls });
+      sims.push(ok);
+      const r = await ok.exchange({ method: 'GET', path: '/', headers: [['host', 'shop.example']], sourceAddress: '198.51.100.9:40000' });
+      assert.equal(r.outcome, 'passed', r.details);
+      assert.equal(r.stats.failure_mode_allowed, 0, 'vigil answered: no fail-open');
+      // The same context without Envoy's certificate: vigil refuses it, and the fail-open config lets the request through unseen.
+      const { cert: _c, key: _k, ...noCert } = tls;
+      const bare = new EnvoySim(vigil.target, config, { tls: noCert });
+      sims.push(bare);
+      const r2 = await bare.exchange({ method: 'GET', path: '/', headers: [['host', 'shop.example']], sourceAddress: '198.51.100.9:40000' });
+      assert.equal(r2.stats.failure_mode_allowed, 1, 'refused at the handshake: Envoy fails open');
+    } finally {
+      for (const s of sims) s.close();
+      await vigil.shutdown();
+      pki.cleanup();
+    }
   });
 });

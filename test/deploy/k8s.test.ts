@@ -210,6 +210,16 @@ test("vigil: probes on the admin port, loopback ext_proc, and an admin address P
   assert.ok((shop.spec.template.spec.terminationGracePeriodSeconds as number) * 1000 > 5000, 'grace period above VIGIL_DRAIN_TIMEOUT_MS');
 });
 
+test("vigil's resources are the ones docs/deploy.md's Sizing table gives, and leave room for a full tier and held streams", () => {
+  const vigil = containerOf(one(render(BASE), 'Deployment', 'shop'), 'vigil');
+  const row = /^\| vigil \| (\S+) CPU, (\d+)Mi \| (\S+) CPU, (\d+)Mi \|$/m.exec(readFileSync(join(projectRoot, 'docs', 'deploy.md'), 'utf8'));
+  assert.ok(row, 'docs/deploy.md has a Sizing row for vigil');
+  const [, reqCpu, reqMi, limCpu, limMi] = row;
+  assert.deepEqual(vigil.resources, { requests: { cpu: reqCpu, memory: `${reqMi}Mi` }, limits: { cpu: limCpu, memory: `${limMi}Mi` } });
+  // Measured (docs/deploy.md "Sizing"): a full tier of 20,000 subjects, about 350 MiB, plus streams.
+  assert.ok(Number(limMi) >= 480, `a limit of ${limMi}Mi is below the measured 350 MiB of a full tier plus held streams`);
+});
+
 // --- The policy ConfigMap ---------------------------------------------------------------------------------------
 
 test('k8s/base/policy.yaml is byte-identical to policy/default.yaml', () => {
@@ -554,4 +564,37 @@ test('loader: refuses what it does not implement, and what kustomize refuses', (
       rmSync(dir, { recursive: true, force: true });
     }
   }
+});
+
+test("docs/deploy.md's EnvoyFilter cluster patch for mTLS: a valid Envoy Cluster, the base's cluster plus TLS to vigil's Service", () => {
+  const doc = readFileSync(join(projectRoot, 'docs', 'deploy.md'), 'utf8');
+  const at = doc.indexOf('EnvoyFilter cluster patch for mTLS:');
+  const block = /```yaml\n([\s\S]*?)```/.exec(doc.slice(at));
+  assert.ok(at >= 0 && block, 'docs/deploy.md: the YAML block after "EnvoyFilter cluster patch for mTLS:"');
+  const cluster = parseYaml(block[1]!, { uniqueKeys: true }) as Obj;
+  assert.deepEqual(validateEnvoy('envoy.config.cluster.v3.Cluster', cluster, { rejectDeprecated: true }), []);
+  // Everything the base's loopback cluster has (HTTP/2, raised breakers, the name the filter uses) …
+  const base = one(render(BASE), 'EnvoyFilter', 'vigil-ext-proc').spec.configPatches[0].patch.value as Obj;
+  for (const k of ['name', 'connect_timeout', 'typed_extension_protocol_options', 'circuit_breakers']) assert.deepEqual(cluster[k], base[k], k);
+  // … plus TLS: Envoy's certificate, the CA, vigil's name checked and sent, ALPN h2.
+  const socket = cluster.transport_socket as Obj;
+  assert.equal(socket.name, 'envoy.transport_sockets.tls');
+  const ctx = socket.typed_config as Obj;
+  assert.equal(ctx['@type'], 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext');
+  assert.deepEqual(ctx.common_tls_context.alpn_protocols, ['h2']);
+  assert.ok(ctx.common_tls_context.tls_certificates[0].certificate_chain.filename && ctx.common_tls_context.tls_certificates[0].private_key.filename);
+  assert.ok(ctx.common_tls_context.validation_context.trusted_ca.filename);
+  const sa = cluster.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address;
+  assert.deepEqual(ctx.common_tls_context.validation_context.match_typed_subject_alt_names.map((m: Obj) => m.matcher.exact), [ctx.sni]);
+  assert.equal(ctx.sni, sa.address, "the name checked is the Service's");
+  assert.equal(sa.port_value, base.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.port_value, "vigil's ext_proc port");
+});
+
+test('the shipped EnvoyFilter stays plaintext on loopback (the sidecar case), which vigil serves without VIGIL_GRPC_INSECURE', () => {
+  const ms = render(OVERLAY);
+  const cluster = one(ms, 'EnvoyFilter', 'vigil-ext-proc').spec.configPatches[0].patch.value as Obj;
+  assert.equal(cluster.transport_socket, undefined);
+  const vigil = containerOf(one(ms, 'Deployment', 'shop'), 'vigil');
+  assert.equal(envOf(vigil, 'VIGIL_GRPC_INSECURE'), undefined, 'not needed on loopback');
+  assert.equal(parseAddress(envOf(vigil, 'VIGIL_GRPC_ADDRESS')?.value)!.host, '127.0.0.1');
 });

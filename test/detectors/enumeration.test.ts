@@ -147,14 +147,17 @@ test('client-ip subject: the penalty lands on the IP, whatever the identity', as
   assert.deepEqual(last!.request.newPenalties.map((n) => n.subject), ['cip:198.51.100.9']);
 });
 
-test('a tag detector fires without setting a penalty', async () => {
+test('a tag detector fires and sets a mark (a tag penalty, level 0) for its penalty duration', async () => {
   const p = policyWith('{name: bola, type: enumeration, action: tag, learn_population: false, population_z: 0, min_distinct: 2}');
   const store = new MemoryStore();
   let last;
   for (let id = 1; id <= 3; id++) last = await play(p, store, { path: `/api/orders/${id}`, identity: 'm' }, T0 + id);
   assert.equal(last!.request.signals[0]!.fired, true);
   assert.equal(last!.decision.action, 'tag');
-  assert.deepEqual(last!.request.newPenalties, []);
+  assert.deepEqual(
+    last!.request.newPenalties.map((x) => [x.action, x.detector, x.level, x.untilMs - x.sinceMs]),
+    [['tag', 'bola', 0, 300_000]],
+  );
 });
 
 test('policy: defaults and bounds', () => {

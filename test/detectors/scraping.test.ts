@@ -90,7 +90,11 @@ test('sensitivity divides the maximums; client-ip subject', async () => {
   const r = await play(p, store, { path: '/admin/page-3', identity: 'c', ip: '192.0.2.7' }, T0 + 3, 404);
   const s = r.response!.signals[0]!;
   assert.deepEqual([s.value, s.threshold, s.fired, s.action], [3, 2, true, 'tag']);
-  assert.equal(r.response!.newPenalties.length, 0, 'tag detectors set no penalty');
+  // A tag detector's rule sets a mark on its subject (the address), learned from this response…
+  assert.deepEqual(r.response!.newPenalties.map((x) => [x.subject, x.action, x.detector]), [['cip:192.0.2.7', 'tag', 'scraping']]);
+  // …so the next request from that address, by another caller and on a page that exists, is tagged.
+  const next = await play(p, store, { path: '/shop/1', identity: 'd', ip: '192.0.2.7' }, T0 + 4);
+  assert.deepEqual([next.decision.action, next.decision.reasons.map((x) => [x.detector, x.penaltyUntilMs])], ['tag', [['scraping', T0 + 3 + 300_000]]]);
 });
 
 test('parsing: defaults, bounds and subjects', () => {

@@ -43,9 +43,9 @@ afterEach(async () => {
   vigil = undefined;
 });
 
-async function setup(env: Record<string, string> = {}, store?: SharedStore) {
+async function setup(env: Record<string, string> = {}, store?: SharedStore, policy = POLICY) {
   const clock = new ManualClock(T0);
-  vigil = await startTestVigil({ clock, policy: compilePolicy(POLICY, 'admin-api.yaml'), env, ...(store ? { store } : {}) });
+  vigil = await startTestVigil({ clock, policy: compilePolicy(policy, 'admin-api.yaml'), env, ...(store ? { store } : {}) });
   if (vigil.store.kind === 'redis') await (vigil.shared.inner as RedisStore).redis.flushall();
   sim = new EnvoySim(vigil.target, { request_attributes: ['source.address'], message_timeout_ms: PATIENT_MESSAGE_TIMEOUT_MS });
   return { clock, vigil, sim };
@@ -311,6 +311,45 @@ for (const kind of ['memory', 'redis'] as const) {
       // so the next requests do not set a new penalty); the control is still throttled.
       for (let i = 0; i < 5; i++) assert.equal((await send('203.0.113.7:40001')).client.status, 200, `request ${i + 1} after the lift is allowed`);
       assert.equal((await send('203.0.113.8:40001')).client.status, 429, 'the penalty of the control still holds');
+    });
+
+    test('a tag detector\'s mark: set from responses, tags the next requests, listed, inspected, lifted', async () => {
+      // More than 3 distinct 404 paths in 10 minutes marks the caller for 5 minutes.
+      const policy = `format: 1
+detectors:
+  - { name: scraping, type: scraping, max_not_found: 3, action: tag, penalty: 5m }
+`;
+      const { clock, vigil } = await setup(env(), undefined, policy);
+      const source = '203.0.113.9:40000';
+      const get = (path: string, status: number): Promise<SimResult> =>
+        sim!.exchange({ method: 'GET', path, authority: 'shop.example', sourceAddress: source, upstream: { status } });
+      const tagOf = (r: SimResult) => r.upstreamRequest?.headers.filter(([k]) => k === 'x-vigil-action' || k === 'x-vigil-detectors');
+      for (let i = 1; i <= 4; i++) {
+        const r = await get(`/backup/${i}.zip`, 404);
+        assert.deepEqual(tagOf(r), [], `404 number ${i} went upstream untagged (its own response is what counts)`);
+        clock.advance(1000);
+      }
+      const markedAt = clock.nowMs() - 1000;
+      // The next request (a 200 page) is tagged by the mark the 4th 404's response set.
+      const next = await get('/products/1', 200);
+      assert.deepEqual(tagOf(next), [['x-vigil-action', 'tag'], ['x-vigil-detectors', 'scraping']]);
+      assert.equal(await vigil.metric('vigil_penalties_set_total', { detector: 'scraping', action: 'tag' }), 1);
+
+      const subject = pseudonymize('ip', '203.0.113.9');
+      const listed = (await api('/admin/penalties')).json.penalties;
+      assert.deepEqual(listed.map((p: Json) => [p.subject, p.action, p.detector, p.level, p.since, p.until]), [
+        [subject, 'tag', 'scraping', 0, iso(markedAt), iso(markedAt + PENALTY_MS)],
+      ]);
+      const look = (await api(`/admin/subjects/${encodeURIComponent(subject)}`)).json;
+      assert.deepEqual([look.penalty?.action, look.strikes], ['tag', null]);
+
+      const lift = await api(`/admin/penalties/${encodeURIComponent(subject)}`, 'DELETE');
+      assert.equal(lift.status, 200);
+      assert.equal(lift.json.lifted.action, 'tag');
+      const w = Math.floor(markedAt / 600_000);
+      assert.deepEqual(lift.json.reset, [`hll:scraping:404:${w}`, `hll:scraping:endpoints:${w}`], "the detector's sets were reset with it");
+      assert.deepEqual(tagOf(await get('/products/2', 200)), [], 'after the lift the caller is untagged');
+      assert.deepEqual((await api('/admin/penalties')).json.penalties, []);
     });
 
     test('subject look-up by pseudonym and by ?ip= (canonicalised as vigil does) finds the identity, client-ip and prefix subjects', async () => {

@@ -28,6 +28,9 @@ test('the shipped default policy is valid and documented values hold', () => {
       'scraping:scraping:identity:tag',
       'agent-rotation:agent-rotation:identity:tag',
       'exfiltration:exfiltration:identity:tag',
+      'form-repeat:form-repeat:identity:throttle',
+      'page-rate:page-rate:identity:throttle',
+      'not-found-surge:not-found-surge:identity:throttle',
       'login-surge:endpoint-surge:endpoint:challenge:shadow',
     ],
   );

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import type { Op, RateOp, RateResult } from '../../src/state/store.js';
 import { escalationTests } from './contract-escalation.js';
+import { markTests } from './contract-marks.js';
 import { opOptionTests } from './contract-ops.js';
 import { B, T0, countOp, distinctOp, near, rateOp, rule, type Harness } from './fixtures.js';
 
@@ -322,5 +323,6 @@ export function contractSuite(name: string, setup: () => Promise<Harness>): void
     });
 
     escalationTests(() => h);
+    markTests(() => h);
   });
 }

@@ -11,6 +11,9 @@ import { StoreUnavailableError } from '../../src/errors.js';
 import type { Batch, BatchResult, Op, StateStore, StepUp } from '../../src/state/store.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
 import { B, T0, contractSuite, countOp, distinctOp, rateOp } from './contract-suite.js';
+import { manualRulesContract } from './contract-manual.js';
+import { MemoryManualRules } from '../../src/state/manual-rules.js';
+import { MANUAL_RULES_KEY, MANUAL_VERSION_KEY, RedisManualRules } from '../../src/state/redis-manual-rules.js';
 
 contractSuite('MemoryStore', async () => {
   let store = new MemoryStore();
@@ -312,7 +315,7 @@ describe('RedisStore only', () => {
       assertClose(fromRedis, fromMemory, what);
       return fromMemory as T;
     };
-    const seen = { levels: new Set<number>(), cleared: 0, credited: 0, confirmed: 0, lifted: 0, listed: 0, suppressed: 0 };
+    const seen = { levels: new Set<number>(), cleared: 0, credited: 0, confirmed: 0, lifted: 0, listed: 0, suppressed: 0, marked: 0, replaced: 0 };
     let now = T0;
     for (let step = 0; step < 400; step++) {
       // Forward only (see above); penalties of seconds, so they expire and are set again.
@@ -329,6 +332,7 @@ describe('RedisStore only', () => {
             { op: 0, above: 8, action: 'throttle', durationMs: 2000, detector: 'volume' },
             { op: 1, per: 0, above: 0.3, perAtLeast: 4, action: 'challenge', durationMs: 2500.5, detector: 'fail-ratio' },
             { op: 0, above: 30, action: 'block', durationMs: 1500, detector: 'flood' },
+            { op: 0, above: 4, action: 'tag', durationMs: 3000, detector: 'mark' },
           ],
           ...(subject === 'b' ? {} : { escalation: { windowMs: 15_000, factor: 1.7, maxAction: subject === 'a' ? 'challenge' : 'block', maxMs: 9000.25 } as const }),
           ...(stepUp ? { stepUp } : {}),
@@ -337,6 +341,8 @@ describe('RedisStore only', () => {
       const results = await both((s) => s.run(batches, now), `step ${step}`);
       for (const r of results) {
         if (r.penalty) seen.levels.add(r.penalty.level);
+        if (r.penalty?.action === 'tag' && r.penalty.sinceMs === now) seen.marked++;
+        if (r.penalty && r.penalty.action !== 'tag' && r.penalty.sinceMs === now && r.fired.includes(3)) seen.replaced++;
         if (r.cleared) seen.cleared++;
         if (r.creditUntilMs > 0) seen.credited++;
         if (r.creditUntilMs > 0 && r.fired.includes(1) && r.penalty?.detector !== 'fail-ratio') seen.suppressed++;
@@ -358,9 +364,76 @@ describe('RedisStore only', () => {
       }
     }
     assert.ok(
-      seen.levels.size >= 3 && seen.cleared >= 3 && seen.credited > 20 && seen.confirmed >= 3 && seen.lifted >= 3 && seen.listed > 20 && seen.suppressed >= 1,
+      seen.levels.size >= 3 && seen.cleared >= 3 && seen.credited > 20 && seen.confirmed >= 3 && seen.lifted >= 3 && seen.listed > 20 && seen.suppressed >= 1 &&
+        seen.marked >= 5 && seen.replaced >= 5,
       JSON.stringify({ ...seen, levels: [...seen.levels] }),
     );
     await memory.close();
   });
 });
+
+manualRulesContract('in process (embedded store)', async () => ({
+  fresh: async (maxRules) => new MemoryManualRules(maxRules),
+  ttls: async () => null,
+  close: async () => undefined,
+}));
+
+{
+  let manualServer: RedisServer;
+  let manualRedis: RedisStore;
+  manualRulesContract('Redis', async () => {
+    manualServer = await startRedis();
+    manualRedis = createRedisStore(manualServer.url);
+    await manualRedis.ready(5000);
+    return {
+      async fresh(maxRules) {
+        await manualRedis.redis.flushall();
+        return new RedisManualRules(manualRedis.redis, maxRules);
+      },
+      async ttls() {
+        const out: Record<string, number> = {};
+        for (const key of await manualRedis.redis.keys('*')) out[key] = await manualRedis.redis.pttl(key);
+        return out;
+      },
+      async close() {
+        await manualRedis.close();
+        await manualServer.stop();
+      },
+    };
+  });
+
+  describe('RedisManualRules: keys', () => {
+    let server: RedisServer;
+    let store: RedisStore;
+    before(async () => {
+      server = await startRedis();
+      store = createRedisStore(server.url);
+      await store.ready(5000);
+    });
+    after(async () => {
+      await store.close();
+      await server.stop();
+    });
+
+    it('the rules hash lives as long as its longest rule, the version key at least a minute; malformed entries are ignored', async () => {
+      const rules = new RedisManualRules(store.redis);
+      const base = { kind: 'ip' as const, action: 'block' as const, sinceMs: T0, reason: '', by: 'alice' };
+      await rules.put({ ...base, target: '192.0.2.1', untilMs: T0 + 3_600_000 }, T0);
+      await rules.put({ ...base, target: '192.0.2.2', untilMs: T0 + 10_000 }, T0);
+      const rulesTtl = await store.redis.pttl(MANUAL_RULES_KEY);
+      assert.ok(rulesTtl > 3_590_000 && rulesTtl <= 3_600_000, `rules PTTL ${rulesTtl}`);
+      assert.ok((await store.redis.pttl(MANUAL_VERSION_KEY)) > 3_590_000);
+      await rules.remove('192.0.2.1', T0);
+      await rules.remove('192.0.2.2', T0);
+      assert.equal(await store.redis.exists(MANUAL_RULES_KEY), 0, 'an empty hash is gone');
+      const versionTtl = await store.redis.pttl(MANUAL_VERSION_KEY);
+      assert.ok(versionTtl > 50_000 && versionTtl <= 60_000, `version PTTL ${versionTtl}`);
+      // Something else wrote the hash: vigil reads past it.
+      await store.redis.hset(MANUAL_RULES_KEY, 'junk', 'not json', '192.0.2.9', JSON.stringify({ target: '192.0.2.9', action: 'explode' }));
+      await store.redis.pexpire(MANUAL_RULES_KEY, 60_000);
+      await rules.put({ ...base, target: '192.0.2.3', untilMs: T0 + 10_000 }, T0);
+      assert.deepEqual((await rules.list(T0)).map((r) => r.target), ['192.0.2.3']);
+      assert.deepEqual(await store.redis.hkeys(MANUAL_RULES_KEY), ['192.0.2.3'], 'setting a rule deletes the unreadable ones');
+    });
+  });
+}

@@ -224,6 +224,42 @@ describe('TieredStore over Redis', () => {
         for (const t of [a, b, c]) await t.close();
       });
 
+      it('a mark (tag) crosses replicas like a penalty: at the next sync, weaker than any penalty in a merge, lifted everywhere', async () => {
+        await flushAll();
+        const shared = await sharedOf();
+        const a = tierOver(shared);
+        const b = tierOver(shared);
+        const mark: Batch = { subject: 'scan', ops: [countOp({ name: 'scraping' })], rules: [rule(0, 0, 'tag', 'scraping', 300_000)] };
+        const [set] = await a.run([mark], T0);
+        assert.deepEqual([set!.penalty?.action, set!.penalty?.level], ['tag', 0]);
+        await a.flush(T0 + 1);
+        await b.flush(T0 + 2);
+        const [onB] = await b.run([{ subject: 'scan', ops: [] }], T0 + 3);
+        assert.deepEqual([onB!.penalty?.action, onB!.penalty?.detector, onB!.penalty?.untilMs], ['tag', 'scraping', T0 + 300_000]);
+        assert.deepEqual((await shared.listPenalties(T0 + 3, 10)).map((p) => [p.subject, p.action]), [['scan', 'tag']]);
+
+        // Before any sync, A marks a subject and B throttles it: the throttle wins on both, whichever
+        // replica syncs first.
+        const [m] = await a.run([{ ...mark, subject: 'both' }], T0 + 10);
+        const [t] = await b.run([{ subject: 'both', ops: [countOp()], rules: [rule(0, 0, 'throttle', 'rate', 60_000)] }], T0 + 11);
+        assert.deepEqual([m!.penalty?.action, t!.penalty?.action], ['tag', 'throttle']);
+        await b.flush(T0 + 12);
+        await a.flush(T0 + 13);
+        await b.flush(T0 + 14);
+        for (const [tier, at] of [[a, T0 + 15], [b, T0 + 16]] as const) {
+          const [r] = await tier.run([{ subject: 'both', ops: [] }], at);
+          assert.deepEqual([r!.penalty?.action, r!.penalty?.detector], ['throttle', 'rate']);
+        }
+
+        // A lift on one replica lifts the mark on the other too.
+        assert.equal((await b.liftPenalty('scan', T0 + 20))?.action, 'tag');
+        await a.flush(T0 + 21);
+        const [lifted] = await a.run([{ subject: 'scan', ops: [] }], T0 + 22);
+        assert.equal(lifted!.penalty, null);
+        await a.close();
+        await b.close();
+      });
+
       it('sends at most maxPerSync subjects in one sync, the rest in the next ones', async () => {
         await flushAll();
         const shared = await sharedOf();

@@ -43,7 +43,9 @@ Setting: level = n_eff of the strikes (escalation.lua), 0 without escalation. A 
   escalated action). It is set, escalated, when no penalty is active or its OWN action is stronger than
   the active one's (so firing again while penalized by the same or a weaker rule is not a new offence:
   the next penalty steps up, not the next request); with escalation the strikes become {n_eff + 1, now}.
-  The strikes key is read only when some fired rule's own action is stronger than the active penalty's.
+  The strikes key is read only when some fired rule's own action is stronger than the active penalty's
+  and than tag. A `tag` rule sets a mark (action tag, its own duration, level 0): never escalated, no
+  strikes read or written; like any rung it is set only when nothing as strong is active.
 Reply: a flat array of strings (numbers as %.17g):
   action ('' = no active penalty), until, detector, score, since, level  ('' for all six when none),
   fired (0-based rule indexes joined by ','; '' = none),
@@ -173,16 +175,21 @@ end
 -- A penalty is set only by a rule whose own action is stronger than the active one's, so the strikes
 -- are read only then.
 if reach > activeRank then
+  -- A mark (tag) is no offence: the strikes are read only when an enforcing rule fired.
+  local e = nil
+  if reach > TAG_RANK then
+    e = esc
+  end
   local capRank = 0
   local level = 0
-  if esc then
-    capRank = PENALTY_RANK[esc.maxAction] or 0
-    level = strikes_level(KEYS[2], esc.windowMs, now)
+  if e then
+    capRank = PENALTY_RANK[e.maxAction] or 0
+    level = strikes_level(KEYS[2], e.windowMs, now)
   end
   local best, bestRank = nil, 0
   for _, c in ipairs(candidates) do
     local rank = c.rank
-    if esc then
+    if e and c.rank > TAG_RANK then
       rank = escalate_rank(c.rank, level, capRank)
     end
     if not (credit and rank == PENALTY_RANK.challenge) and c.rank > (best and best.rank or 0) then
@@ -191,10 +198,14 @@ if reach > activeRank then
     end
   end
   if best and best.rank > activeRank then
+    local mark = best.rank == TAG_RANK
     local duration = best.durationMs
-    if esc then
-      duration = escalate_duration(duration, level, esc.factor, esc.maxMs)
-      strikes_write(KEYS[2], level + 1, esc.windowMs, now)
+    if e and not mark then
+      duration = escalate_duration(duration, level, e.factor, e.maxMs)
+      strikes_write(KEYS[2], level + 1, e.windowMs, now)
+    end
+    if mark then
+      level = 0
     end
     penalty = {
       action = PENALTY_ORDER[bestRank], untilMs = now + duration, detector = best.detector,

@@ -28,7 +28,7 @@ local function strikes_write(key, n, windowMs, now)
   redis.call('PEXPIRE', key, num(math.max(1, math.ceil(n * windowMs))))
 end
 
--- Rank (1..3) of rank `base` escalated `level` steps, capped at capRank but never below base.
+-- Rank (2..4: the enforcing rungs; a mark, rank 1, is never escalated) of rank `base` escalated `level` steps, capped at capRank but never below base.
 local function escalate_rank(base, level, capRank)
   local r = math.min(base + level, capRank)
   if r < base then

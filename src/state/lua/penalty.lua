@@ -3,7 +3,8 @@ penalty.lua: read and set a subject's penalty. Concatenated into the batch scrip
 into lift.lua and confirm.lua.
 
 Key  vigil:{<subject>}:penalty  hash
-  action    throttle | challenge | block (already escalated, see escalation.lua)
+  action    tag | throttle | challenge | block (already escalated, see escalation.lua; tag = a mark,
+            never escalated)
   until     absolute expiry, ms on the caller's clock
   detector  the detector (policy name) that set it
   score     the score that fired the rule
@@ -13,8 +14,10 @@ TTL = the (escalated) duration (PX). A penalty whose `until` is not after nowMs 
 whatever Redis's own (wall-clock) TTL says: the caller's clock is the only clock.
 ]]
 
-local PENALTY_RANK = { throttle = 1, challenge = 2, block = 3 }
-local PENALTY_ORDER = { 'throttle', 'challenge', 'block' }
+local PENALTY_RANK = { tag = 1, throttle = 2, challenge = 3, block = 4 }
+local PENALTY_ORDER = { 'tag', 'throttle', 'challenge', 'block' }
+-- A mark: the weakest rung, no offence (never escalated, no strikes), see store.ts PenaltyAction.
+local TAG_RANK = 1
 
 local function penalty_read(key, now)
   local raw = redis.call('HMGET', key, 'action', 'until', 'detector', 'score', 'since', 'level')
