@@ -1,8 +1,9 @@
 /**
  * `npm run eval`: replays every third-party dataset in ../shared/datasets (eval/datasets.yaml says
- * which are attacks and which benign) with the default policy and every policy in test/eval/, checks
- * the capture readers' counts against tshark, writes docs/evaluation.md, and fails when a figure got
- * worse than its guard in eval/guards.json (`npm run eval -- --update-guards` records the current ones).
+ * which are attacks and which benign) with the default policy and every policy in test/eval/, runs
+ * `vigil profile` on each and replays the policy it learned (eval/profile.ts), checks the capture
+ * readers' counts against tshark, writes docs/evaluation.md, and fails when a figure got worse than
+ * its guard in eval/guards.json (`npm run eval -- --update-guards` records the current ones).
  */
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -15,6 +16,7 @@ import { readInput } from '../src/replay/read-input.js';
 import { runReplay } from '../src/replay/run-replay.js';
 import { checkGuards, type Guards } from './guards.js';
 import { figures, type Figures } from './measure.js';
+import { profileRows } from './profile.js';
 import { evaluationMarkdown, type CountRow, type EvalRow } from './report.js';
 import { tsharkCounts, tsharkVersion } from './tshark.js';
 
@@ -91,6 +93,12 @@ async function main(): Promise<number> {
       if (summary.actions.error > 0 || summary.failOpen > 0) failures.push(`${policyName} × ${d.file}: ${summary.actions.error} errors, ${summary.failOpen} fail-open decisions`);
     }
   }
+
+  // 2b. vigil profile on every dataset, its learned policy replayed (eval/profile.ts).
+  const defaultName = relative(projectRoot, defaultPolicyPath);
+  const profiled = await profileRows(datasets, root, loadPolicyFile(defaultPolicyPath), rows.filter((r) => r.policy === defaultName));
+  rows.push(...profiled.rows);
+  failures.push(...profiled.failures);
 
   // 3. Guards: a change may not make a figure worse without saying so.
   const guardsFile = join(projectRoot, 'eval', 'guards.json');

@@ -13,6 +13,7 @@ Commands:
   serve          run the ext_proc sidecar (settings from the environment; vigil serve --help)
   sim            play Envoy's ext_proc filter against any ext_proc server (vigil sim --help)
   replay         play packet captures and access logs through vigil (vigil replay --help)
+  profile        learn a site's policy from its captures or access logs (vigil profile --help)
   check-policy   validate a policy file or directory offline (vigil check-policy --help)
   pseudonym      print the pseudonym vigil logs for an identity, username or IP (vigil pseudonym --help)
   admin          penalties and manual block/allow rules of a running vigil, over its admin API (vigil admin --help)
@@ -36,6 +37,10 @@ export async function main(argv: string[]): Promise<number> {
       // Loaded on demand, like sim: `serve` never loads the replay readers.
       const { runReplayCli } = await import('./replay.js');
       return runReplayCli(rest);
+    }
+    case 'profile': {
+      const { runProfileCli } = await import('./profile.js');
+      return runProfileCli(rest);
     }
     case 'check-policy':
       return runCheckPolicy(rest);

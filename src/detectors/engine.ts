@@ -32,7 +32,9 @@ export interface EvaluateOptions {
  * results. With `readIdentity` the identity's batch always exists, so its penalty is always read
  * (request and login phases decide). While the identity holds step-up credit, the store compares its
  * rules against relaxed thresholds; the signals of detectors keeping state for the identity are
- * relaxed the same way here, so a signal fires exactly when its rule did. Throws
+ * relaxed the same way here, so a signal fires exactly when its rule did. Likewise, while a subject is
+ * suspect (a recent offence, state/store.ts Suspicion) the store tightens its rules and the signals of
+ * the detectors with rules on it are tightened here. Throws
  * StoreUnavailableError (from the guarded store) for the caller to turn into a fail-open answer.
  */
 export async function evaluateDetectors(
@@ -82,7 +84,13 @@ export async function evaluateDetectors(
     const slices = p.slices.map((s) => bySubject.get(s.subject)?.results.slice(s.from, s.from + s.count) ?? []);
     const signal = p.detector.evaluate(slices, x, p.phase, { parts: p.parts, nowMs });
     if (!signal) continue;
-    signals.push(relax > 1 && p.slices.some((s) => s.subject === identity) ? relaxed(signal, relax) : signal);
+    const judged = relax > 1 && p.slices.some((s) => s.subject === identity) ? relaxed(signal, relax) : signal;
+    // Suspicion: the store divided the rules of a suspect subject's batch by s (state/store.ts Suspicion).
+    let s = 1;
+    p.slices.forEach((slice, i) => {
+      if ((p.parts[i]?.rules.length ?? 0) > 0) s = Math.max(s, bySubject.get(slice.subject)?.suspicion ?? 1);
+    });
+    signals.push(s > 1 ? suspected(judged, s) : judged);
   }
   const penalties: Penalty[] = [];
   const newPenalties: Evaluation['newPenalties'] = [];
@@ -99,6 +107,18 @@ export async function evaluateDetectors(
 function relaxed(s: Signal, relax: number): Signal {
   const threshold = s.threshold * relax;
   return { ...s, threshold: round(threshold), fired: s.fired && s.score > threshold };
+}
+
+/**
+ * A signal judged as the store judged its rule under suspicion s: against threshold / s, with a volume
+ * floor (when the signal has one) of ceil(floor / s). A rule that fired without suspicion fires with it.
+ * The quota (`limit`) was computed without suspicion and is left out: the subject gets no soft-limit hint.
+ */
+function suspected(sig: Signal, s: number): Signal {
+  const threshold = sig.threshold / s;
+  const volume = sig.floor === undefined || sig.value >= Math.ceil(sig.floor / s);
+  const { limit: _limit, ...rest } = sig;
+  return { ...rest, threshold: round(threshold), fired: sig.fired || (volume && sig.score > threshold) };
 }
 
 function addPart(batch: Batch, part: PlanPart, detector: Detector): { subject: string; from: number; count: number } {

@@ -42,7 +42,9 @@ export class EnumerationDetector implements Detector {
 
   constructor(readonly config: EnumerationConfig) {
     const m = config.minDistinct / 3;
-    this.priors = new PopulationPriors(`enum:${config.name}`, { mean: m, variance: m * m }, POPULATION_TTL_MS);
+    // Closed windows are learned at most at the population threshold μp + population_z·σp.
+    const cap = (p: { mean: number; variance: number }) => p.mean + config.populationZ * Math.sqrt(Math.max(p.variance, 0));
+    this.priors = new PopulationPriors(`enum:${config.name}`, { mean: m, variance: m * m }, POPULATION_TTL_MS, cap);
   }
 
   private applies(x: Exchange): boolean {

@@ -6,7 +6,7 @@ import { baselineOp, ewmaAlpha } from './baseline.js';
 import type { BaselineConfig } from './baseline.js';
 import { pick, signal, subjectFor } from './signal.js';
 import { subjectOf } from './subject.js';
-import type { Detector, DetectorBase, DetectorFactory, Plan, PlanRule, Signal } from './types.js';
+import type { Detector, DetectorBase, DetectorFactory, Plan, PlanPart, PlanRule, Signal } from './types.js';
 
 /**
  * Exfiltration: response bytes per bucket for each subject and endpoint group, against the subject's
@@ -71,14 +71,17 @@ export class ExfiltrationDetector implements Detector {
     return Math.ceil((c.minBytes * allowance) / x.endpoint.sensitivity);
   }
 
-  evaluate(results: OpResult[][], x: Exchange): Signal | null {
+  evaluate(results: OpResult[][], x: Exchange, _phase: Phase, ran: { parts: readonly PlanPart[]; nowMs: number }): Signal | null {
     const c = this.config;
     const s = x.endpoint.sensitivity;
     const out: Signal[] = [];
     for (const r of results[0] ?? []) {
       if (r.kind === 'rate') {
         const threshold = c.thresholdZ / s;
-        out.push(signal(c, { signal: 'bytes-z', value: r.current, baseline: r.mean, threshold, score: r.z, windowMs: c.bucketMs, fired: r.score > threshold }));
+        const z = signal(c, { signal: 'bytes-z', value: r.current, baseline: r.mean, threshold, score: r.z, windowMs: c.bucketMs, fired: r.score > threshold });
+        const op = ran.parts[0]?.ops[0];
+        if (op?.kind === 'rate') z.floor = op.minCount;
+        out.push(z);
       } else if (r.kind === 'count') {
         const threshold = c.maxHighEntropyBytes / s;
         out.push(signal(c, { signal: 'high-entropy-bytes', value: r.count, baseline: 0, threshold, score: r.score, windowMs: c.entropyWindowMs, fired: r.score > threshold }));

@@ -50,14 +50,19 @@ export class NotFoundSurgeDetector implements Detector {
   private readonly siteSubject: string;
 
   constructor(readonly config: NotFoundSurgeConfig) {
-    this.priors = new PopulationPriors(`nfsurge:${config.name}`, { mean: 0, variance: 0 }, POPULATION_TTL_MS);
+    // Capped at the threshold the prior gives: the surge cannot raise its own baseline (learn() caps
+    // before the prior is learned too, since its start of 0 is no guess but an empty history).
+    this.priors = new PopulationPriors(`nfsurge:${config.name}`, { mean: 0, variance: 0 }, POPULATION_TTL_MS, (p) => this.thresholdOf(p));
     this.siteSubject = `site:${config.name}`;
   }
 
   /** Distinct not-found paths per window above which the site surges. */
   threshold(): number {
+    return this.thresholdOf(this.priors.get(''));
+  }
+
+  private thresholdOf(p: { mean: number; variance: number }): number {
     const c = this.config;
-    const p = this.priors.get('');
     return Math.max(c.minPaths, p.mean + c.populationZ * Math.sqrt(Math.max(p.variance, 0)));
   }
 

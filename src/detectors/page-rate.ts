@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { Fields } from '../policy/fields.js';
 import type { Exchange, Phase } from '../request/exchange.js';
 import type { OpResult } from '../state/store.js';
@@ -25,11 +24,19 @@ export interface PageRateConfig extends DetectorBase {
   maxRequests: number;
 }
 
-/** Counters per subject: the page's slot is the first byte of SHA-256(method path). */
+/** Counters per subject: the page's slot is a byte of FNV-1a over `method path`. */
 export const PAGE_SLOTS = 256;
 
+/**
+ * The page's slot, two hex digits. A plain hash, not a keyed one: the counters are the subject's own,
+ * so a caller who makes its pages collide only adds up its own counts (and is flagged sooner).
+ */
 export function pageSlot(method: string, path: string): string {
-  return createHash('sha256').update(`${method} ${path}`).digest('hex').slice(0, 2);
+  let h = 0x811c9dc5;
+  for (let i = 0; i < method.length; i++) h = Math.imul(h ^ method.charCodeAt(i), 0x01000193);
+  h = Math.imul(h ^ 0x20, 0x01000193);
+  for (let i = 0; i < path.length; i++) h = Math.imul(h ^ path.charCodeAt(i), 0x01000193);
+  return ((h ^ (h >>> 8) ^ (h >>> 16) ^ (h >>> 24)) & 0xff).toString(16).padStart(2, '0');
 }
 
 export class PageRateDetector implements Detector {

@@ -20,6 +20,12 @@ export interface Prior {
  * window values of many subjects are queued on the request path and merged into the store's shared
  * population estimate off the path, every POPULATION_REFRESH_MS of clock time, so every replica
  * converges on the same prior. See StateStore.mergePopulation for the maths.
+ *
+ * Robust to the callers the prior should catch: once the prior is learned, a value is queued
+ * winsorised at the group's current threshold, `cap(prior)` (the detector's own "a newcomer fires above this"), so one attacker's
+ * windows of thousands count as windows at the threshold. A real shift of the population still moves
+ * the prior: each capped value pulls the mean and the variance up, and so the cap (docs/detectors.md,
+ * "Robust population").
  */
 export class PopulationPriors {
   private readonly groups = new Map<string, Prior & { pending: number[] }>();
@@ -31,6 +37,8 @@ export class PopulationPriors {
     private readonly key: string,
     private readonly initial: { mean: number; variance: number },
     private readonly ttlMs: number,
+    /** The value above which a newcomer judged against this prior would fire: samples are capped there. */
+    private readonly cap: (prior: { mean: number; variance: number }) => number,
   ) {}
 
   get(group: string): Prior {
@@ -46,10 +54,13 @@ export class PopulationPriors {
     return g;
   }
 
-  /** Queues a closed-window value of one subject. */
+  /**
+   * Queues a closed-window value of one subject, winsorised at the group's current threshold once the
+   * prior is learned (the configured prior is a guess: capping at it would make the guess stick).
+   */
   add(group: string, value: number): void {
     const g = this.entry(group);
-    if (g.pending.length < MAX_PENDING_SAMPLES) g.pending.push(value);
+    if (g.pending.length < MAX_PENDING_SAMPLES) g.pending.push(g.learned ? winsorise(value, this.cap(g)) : value);
   }
 
   /** Merges queued samples and refreshes the priors, at most every POPULATION_REFRESH_MS; null when not due. */
@@ -74,4 +85,9 @@ export class PopulationPriors {
         this.refreshing = false;
       });
   }
+}
+
+/** value capped at cap (a cap that is not a finite number caps nothing). */
+export function winsorise(value: number, cap: number): number {
+  return Number.isFinite(cap) && value > cap ? cap : value;
 }

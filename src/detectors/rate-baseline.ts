@@ -38,7 +38,11 @@ export class RateBaselineDetector implements Detector {
   constructor(readonly config: RateBaselineConfig) {
     this.alpha = ewmaAlpha(config.bucketMs, config.halfLifeMs);
     const ttl = Math.max(config.stateTtlMs, 7 * 86_400_000);
-    this.priors = new PopulationPriors(`rate:${config.name}`, { mean: config.priorMean, variance: config.priorVariance }, ttl);
+    // A closed bucket above what a newcomer could send without firing (z over the prior) is learned as
+    // that many: the population is not taught that floods are normal.
+    const cap = (p: { mean: number; variance: number }) =>
+      config.rule === 'ratio' ? config.ratioK * Math.max(p.mean, 1) : p.mean + config.thresholdZ * Math.sqrt(Math.max(p.variance, p.mean, config.varianceFloor));
+    this.priors = new PopulationPriors(`rate:${config.name}`, { mean: config.priorMean, variance: config.priorVariance }, ttl, cap);
   }
 
   private group(x: Exchange): string {
@@ -86,6 +90,8 @@ export class RateBaselineDetector implements Detector {
       action: c.action,
       shadow: c.shadow,
       ...(limit !== null ? { limit } : {}),
+      // score is z (or the ratio) below min_count too, where the store does not compare it.
+      floor: minCount,
     };
   }
 

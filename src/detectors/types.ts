@@ -73,6 +73,11 @@ export interface Signal {
   shadow: boolean;
   /** Requests per window this subject may make before firing (for RateLimit headers), when meaningful. */
   limit?: number;
+  /**
+   * The volume below which the store does not compare this signal's score (a rate op's minCount) when
+   * `score` is not the store's own score (which is 0 below it): lets suspicion be mirrored exactly.
+   */
+  floor?: number;
 }
 
 export interface Detector {

@@ -13,8 +13,7 @@ import type { Cidr } from '../request/cidr.js';
 import { readEndpoints, OTHER_GROUP } from './endpoints.js';
 import { Fields } from './fields.js';
 import type { Allowlist, ChallengeConfig, Policy, ResponsesConfig, StepUpConfig } from './policy.js';
-import type { Escalation } from '../state/store.js';
-import { ENFORCING_ORDER } from '../state/store.js';
+import { ENFORCING_ORDER, suspicionKeepMs, type Escalation } from '../state/store.js';
 
 const HEADER_NAME = /^[a-z0-9!#$%&'*+.^_`|~-]+$/;
 const NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
@@ -215,9 +214,20 @@ function readEscalation(f: Fields): Escalation {
     maxAction: f.oneOf('max_action', ENFORCING_ORDER, 'challenge'),
     maxMs: f.duration('max_penalty', 86_400_000, 1000, 30 * 86_400_000),
   };
+  // Suspicion (state/store.ts Suspicion): on by default; sensitivity 1 turns it off.
+  const sp = new Fields(f.has('suspicion') ? f.raw('suspicion') : {}, `${f.where}.suspicion`, f.problems);
+  const sensitivity = sp.number('sensitivity', DEFAULT_SUSPICION_SENSITIVITY, 1, 10);
+  const halfLifeMs = sp.duration('half_life', DEFAULT_SUSPICION_HALF_LIFE_MS, 60_000, 7 * 86_400_000);
+  sp.done();
+  const keepMs = suspicionKeepMs(sensitivity, halfLifeMs);
+  if (keepMs > 0) e.suspicion = { sensitivity, halfLifeMs, keepMs };
   f.done();
   return e;
 }
+
+/** Defaults of escalation.suspicion: docs/detectors.md "Suspicion" gives the reasoning. */
+export const DEFAULT_SUSPICION_SENSITIVITY = 3;
+export const DEFAULT_SUSPICION_HALF_LIFE_MS = 6 * 3_600_000;
 
 function readStepUp(f: Fields): StepUpConfig {
   const words = (key: string): string[] => {

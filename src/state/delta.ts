@@ -10,7 +10,8 @@
  *   distinct  PFADD of the members added: HyperLogLog registers merge (max)
  *   penalty   the stronger action wins (a mark, tag, is the weakest); of two of the same action the
  *             later expiry
- *   strikes   the larger count once both are decayed to now; a tie goes to the later offence
+ *   strikes   the larger count once both are decayed to now; a tie goes to the later offence (its
+ *             suspicion keep k travels with it)
  *   credit    the later expiry
  *   cleared   a challenge set at or before clearedSinceMs is deleted (before the penalty is merged)
  *
@@ -53,6 +54,13 @@ export interface Strikes {
   n: number;
   last: number;
   w: number;
+  /** Suspicion's keepMs at the last offence (0 = none): the key lives max(n·w, k) after `last`. */
+  k: number;
+}
+
+/** How long strikes are kept after their last offence (whole ms ≥ 1): max(n·w, k), see Suspicion. */
+export function strikesLifeMs(s: Strikes): number {
+  return Math.max(1, Math.ceil(Math.max(s.n * s.w, s.k)));
 }
 
 export interface SubjectDelta {

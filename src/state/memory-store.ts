@@ -23,7 +23,7 @@
  * resuming where it stopped. Worst case per key: a dense
  * HyperLogLog, 16 KiB; the rest are a few hundred bytes.
  */
-import { EVENTS_KEPT, strongerPenalty, strongerStrikes, type PenaltyEvent, type SubjectDelta, type SubjectSnapshot, type Strikes, type SyncResult } from './delta.js';
+import { EVENTS_KEPT, strikesLifeMs, strongerPenalty, strongerStrikes, type PenaltyEvent, type SubjectDelta, type SubjectSnapshot, type Strikes, type SyncResult } from './delta.js';
 import { HyperLogLog } from './hyperloglog.js';
 import {
   DEFAULT_MAX_EMPTY,
@@ -43,6 +43,7 @@ import {
   type RateOp,
   type StateStore,
   type SubjectState,
+  suspicionAt,
 } from './store.js';
 
 interface RateState {
@@ -62,7 +63,7 @@ type Value =
   | { t: 'count'; n: number }
   | { t: 'hll'; h: HyperLogLog }
   | { t: 'penalty'; p: Penalty }
-  | { t: 'strikes'; n: number; last: number; w: number }
+  | { t: 'strikes'; n: number; last: number; w: number; k: number }
   | { t: 'credit'; untilMs: number }
   | { t: 'pop'; s: PopState };
 interface Entry {
@@ -263,9 +264,9 @@ export class MemoryStore implements StateStore {
     if (d.strikes) {
       const key = `${prefix}:strikes`;
       const held = this.get(key, nowMs);
-      const have: Strikes | null = held?.t === 'strikes' ? { n: held.n, last: held.last, w: held.w } : null;
+      const have: Strikes | null = held?.t === 'strikes' ? { n: held.n, last: held.last, w: held.w, k: held.k } : null;
       const wins = strongerStrikes(have, d.strikes, nowMs);
-      if (wins && wins !== have) this.set(key, { t: 'strikes', ...wins }, wins.last + ttlArg(wins.n * wins.w));
+      if (wins && wins !== have) this.set(key, { t: 'strikes', ...wins }, wins.last + strikesLifeMs(wins));
     }
     if (d.creditUntilMs > nowMs) {
       const key = `${prefix}:credit`;
@@ -287,7 +288,7 @@ export class MemoryStore implements StateStore {
     const snap: SubjectSnapshot = {
       subject: d.subject,
       penalty: p?.t === 'penalty' && p.p.untilMs > nowMs ? { ...p.p } : null,
-      strikes: s?.t === 'strikes' ? { n: s.n, last: s.last, w: s.w } : null,
+      strikes: s?.t === 'strikes' ? { n: s.n, last: s.last, w: s.w, k: s.k } : null,
       creditUntilMs: c?.t === 'credit' && nowMs < c.untilMs ? c.untilMs : 0,
       rates: new Map(),
       counts: new Map(),
@@ -320,7 +321,7 @@ export class MemoryStore implements StateStore {
       else this.set(key, value, expiresAt);
     };
     put(`${prefix}:penalty`, s.penalty ? { t: 'penalty', p: { ...s.penalty } } : null, s.penalty?.untilMs ?? 0);
-    put(`${prefix}:strikes`, s.strikes ? { t: 'strikes', ...s.strikes } : null, s.strikes ? s.strikes.last + ttlArg(s.strikes.n * s.strikes.w) : 0);
+    put(`${prefix}:strikes`, s.strikes ? { t: 'strikes', ...s.strikes } : null, s.strikes ? s.strikes.last + strikesLifeMs(s.strikes) : 0);
     put(`${prefix}:credit`, s.creditUntilMs > 0 ? { t: 'credit', untilMs: s.creditUntilMs } : null, s.creditUntilMs);
     for (const [name, st] of s.rates) {
       put(`${prefix}:rate:${name}`, st ? { t: 'rate', s: { b: st.b, c: st.c, m: st.m, v: st.v, n: st.n } } : null, st?.x ?? 0);
@@ -340,7 +341,7 @@ export class MemoryStore implements StateStore {
   /** The subject's strikes as held (not decayed), or null. */
   strikesOf(subject: string, nowMs: number): Strikes | null {
     const e = this.map.get(`vigil:{${subject}}:strikes`);
-    return e && e.expiresAt > nowMs && e.value.t === 'strikes' ? { n: e.value.n, last: e.value.last, w: e.value.w } : null;
+    return e && e.expiresAt > nowMs && e.value.t === 'strikes' ? { n: e.value.n, last: e.value.last, w: e.value.w, k: e.value.k } : null;
   }
 
   /** Whether the key is held (expired ones not yet swept included). */
@@ -473,9 +474,17 @@ export class MemoryStore implements StateStore {
 
   private runBatch(batch: Batch, nowMs: number): BatchResult {
     const prefix = `vigil:{${batch.subject}}`;
+    const strikesKey = `${prefix}:strikes`;
+    // Suspicion (store.ts Suspicion, lua/batch.lua): read before the ops, from the last offence.
+    const sp = batch.escalation?.suspicion;
+    let suspicion = 1;
+    if (sp && sp.keepMs > 0) {
+      const s = this.get(strikesKey, nowMs);
+      if (s?.t === 'strikes') suspicion = suspicionAt(sp, s.last, nowMs);
+    }
     const results: OpResult[] = [];
     for (const op of batch.ops) {
-      if (op.kind === 'rate') results.push(this.rate(`${prefix}:rate:${op.name}`, op, nowMs));
+      if (op.kind === 'rate') results.push(this.rate(`${prefix}:rate:${op.name}`, op, nowMs, suspicion > 1 ? Math.ceil(op.minCount / suspicion) : op.minCount));
       else if (op.kind === 'count') results.push(this.count(prefix, op, nowMs));
       else results.push(this.distinct(prefix, op, nowMs));
     }
@@ -507,7 +516,8 @@ export class MemoryStore implements StateStore {
     const rules = batch.rules ?? [];
     for (let i = 0; i < rules.length; i++) {
       const rule = rules[i]!;
-      const above = credit ? rule.above * stepUp!.relax : rule.above;
+      let above = credit ? rule.above * stepUp!.relax : rule.above;
+      if (suspicion > 1) above = above / suspicion;
       let score = results[rule.op]?.score;
       if (score !== undefined && rule.per !== undefined) {
         // A ratio rule: the denominator must reach perAtLeast and never be 0 (lua/batch.lua).
@@ -526,7 +536,6 @@ export class MemoryStore implements StateStore {
     if (reach > activeRank) {
       // A mark (tag) is no offence: the strikes are read only when an enforcing rule fired.
       const esc = reach > TAG_RANK ? batch.escalation : undefined;
-      const strikesKey = `${prefix}:strikes`;
       let capRank = 0;
       let level = 0;
       if (esc) {
@@ -548,8 +557,8 @@ export class MemoryStore implements StateStore {
         let duration = best.durationMs;
         if (esc && !mark) {
           duration = escalateDuration(duration, level, esc.factor, esc.maxMs);
-          const n = level + 1;
-          this.set(strikesKey, { t: 'strikes', n, last: nowMs, w: esc.windowMs }, nowMs + ttlArg(n * esc.windowMs));
+          const strikes = { n: level + 1, last: nowMs, w: esc.windowMs, k: esc.suspicion?.keepMs ?? 0 };
+          this.set(strikesKey, { t: 'strikes', ...strikes }, nowMs + strikesLifeMs(strikes));
         }
         penalty = {
           action: PENALTY_ORDER[bestRank - 1]!,
@@ -562,7 +571,7 @@ export class MemoryStore implements StateStore {
         this.set(penaltyKey, { t: 'penalty', p: penalty }, nowMs + duration);
       }
     }
-    return { results, penalty: penalty ? { ...penalty } : null, fired, creditUntilMs, cleared };
+    return { results, penalty: penalty ? { ...penalty } : null, fired, creditUntilMs, cleared, suspicion };
   }
 
   /** lua/credit.lua's credit_grant: credit until nowMs + creditMs (whole ms). */
@@ -570,7 +579,8 @@ export class MemoryStore implements StateStore {
     this.set(key, { t: 'credit', untilMs: nowMs + creditMs }, nowMs + creditMs);
   }
 
-  private rate(key: string, op: RateOp, nowMs: number): OpResult {
+  /** scoreFrom: the count from which the op scores (op.minCount, or less under suspicion). */
+  private rate(key: string, op: RateOp, nowMs: number, scoreFrom = op.minCount): OpResult {
     const bucket = Math.floor(nowMs / op.bucketMs);
     const found = this.get(key, nowMs);
     const s: RateState = found?.t === 'rate' ? found.s : { b: bucket, c: 0, m: 0, v: 0, n: 0 };
@@ -593,7 +603,7 @@ export class MemoryStore implements StateStore {
     const z = sd > 0 ? (s.c - mean) / sd : 0;
     const ratio = s.c / Math.max(mean, 1);
     let score = 0;
-    if (s.c >= op.minCount) score = op.scoreMode === 'ratio' ? ratio : z;
+    if (s.c >= scoreFrom) score = op.scoreMode === 'ratio' ? ratio : z;
     return { kind: 'rate', current: s.c, mean, variance, samples: s.n, z, ratio, score, closed };
   }
 

@@ -531,6 +531,9 @@ function batchArgs(b: Batch, nowMs: number): [string[], Arg[]] {
   for (const r of rules) {
     argv.push(r.op, r.above, r.action, ttlArg(r.durationMs), r.detector, r.per ?? -1, r.perAtLeast ?? DEFAULT_PER_AT_LEAST);
   }
+  const sp = e?.suspicion;
+  if (sp) argv.push(sp.sensitivity, sp.halfLifeMs, sp.keepMs);
+  else argv.push(1, 0, 0);
   return [keys, argv];
 }
 
@@ -590,7 +593,7 @@ function strings(reply: unknown, min: number): string[] {
 }
 
 function parseBatch(b: Batch, reply: unknown): BatchResult {
-  const r = strings(reply, 9);
+  const r = strings(reply, 10);
   const penalty = parsePenalty(r, 0);
   const fired = r[6] === '' ? [] : r[6]!.split(',').map(Number);
   const creditUntilMs = Number(r[7]);
@@ -618,6 +621,7 @@ function parseBatch(b: Batch, reply: unknown): BatchResult {
     const closed = next();
     return { kind: 'distinct', estimate, changed, closed, score: changed ? estimate : 0 };
   });
+  const suspicion = next();
   if (at !== r.length) throw new StoreUnavailableError('error', `redis: script reply has ${r.length} fields, expected ${at}`);
-  return { results, penalty, fired, creditUntilMs, cleared };
+  return { results, penalty, fired, creditUntilMs, cleared, suspicion };
 }

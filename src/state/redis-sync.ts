@@ -96,7 +96,7 @@ export function syncArgs(d: SubjectDelta, nowMs: number): [string[], Arg[]] {
   if (d.hlls.size > 0) packed.h = [...d.hlls].map(([suffix, h]) => [keyIndex(`${prefix}:${suffix}`), ttlArg(h.windowMs * 2), ...h.members]);
   const p = d.penalty;
   if (p) packed.p = [p.action, p.untilMs, p.detector, p.score, p.sinceMs, p.level];
-  if (d.strikes) packed.s = [d.strikes.n, d.strikes.last, d.strikes.w];
+  if (d.strikes) packed.s = [d.strikes.n, d.strikes.last, d.strikes.w, d.strikes.k];
   if (d.creditUntilMs > 0) packed.k = d.creditUntilMs;
   if (d.clearedSinceMs >= 0) packed.x = d.clearedSinceMs;
   return [keys, [nowMs, JSON.stringify(packed)]];
@@ -111,18 +111,18 @@ export function parseSnapshot(d: SubjectDelta, reply: unknown, nowMs: number): S
   const text = (i: number): string => r[i]?.toString('latin1') ?? '';
   const head = Array.from({ length: 6 }, (_, i) => text(i));
   const penalty = parsePenalty(head, 0);
-  const strikes = text(6) === '' ? null : { n: Number(text(6)), last: Number(text(7)), w: Number(text(8)) };
+  const strikes = text(6) === '' ? null : { n: Number(text(6)), last: Number(text(7)), w: Number(text(8)), k: Number(text(9)) };
   const snap: SubjectSnapshot = {
     subject: d.subject,
     penalty: penalty && penalty.untilMs > nowMs ? penalty : null,
     strikes,
-    creditUntilMs: Number(text(9)),
+    creditUntilMs: Number(text(10)),
     rates: new Map(),
     counts: new Map(),
     hlls: new Map(),
   };
   // Keys come back in the order syncArgs put them in KEYS: rates (each name once), counts, hlls.
-  let at = 10;
+  let at = 11;
   for (const g of d.rates) {
     if (snap.rates.has(g.name)) continue;
     const f = Array.from({ length: 6 }, (_, i) => text(at + i));

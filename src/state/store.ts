@@ -7,7 +7,7 @@
  * store and the tier; one pipelined round trip of `vigil_batch` FCALLs for RedisStore). All keys of a
  * batch share the subject's hash tag, so a batch is Redis-Cluster-safe:
  *   vigil:{<subject>}:penalty           active penalty (hash)
- *   vigil:{<subject>}:strikes           offences for escalation (hash: n, last, w), see Escalation
+ *   vigil:{<subject>}:strikes           offences for escalation (hash: n, last, w, k), see Escalation, Suspicion
  *   vigil:{<subject>}:credit            step-up credit: absolute expiry ms (string), see StepUp
  *   vigil:{<subject>}:rate:<name>       rate op state (hash)
  *   vigil:{<subject>}:count:<name>:<w>  fixed-window counter for window index w
@@ -96,6 +96,45 @@ export interface Escalation {
   factor: number;
   maxAction: EnforcingAction;
   maxMs: number;
+  /** Decaying suspicion after an offence (see Suspicion); absent = none. */
+  suspicion?: Suspicion;
+}
+
+/**
+ * Suspicion (policy responses.escalation.suspicion): a subject that was penalised is watched more
+ * closely for hours after, as if every endpoint were more sensitive, so that a repeat offender's next
+ * burst is stopped early; the watch decays and ends. From the subject's last offence `last` (the
+ * strikes hash) at time t, with Δ = max(0, t − last):
+ *   s = 1 + (sensitivity − 1) · 2^(−Δ / halfLifeMs), rounded to 6 decimals (floor(s·1e6 + 0.5) / 1e6),
+ *       while Δ < keepMs and s ≥ 1.01; else s = 1 (no suspicion).
+ * While s > 1, at the start of the batch (before its ops), every rule of the batch compares against
+ * above / s (after × relax while credit is active: (above · relax) / s), and every rate op of the
+ * batch scores from ceil(minCount / s) requests on (its baseline folds still clamp from minCount, as
+ * without suspicion). result.suspicion = s (1 without). The strikes key is then read on every batch.
+ * When a penalty is set, the strikes hash also keeps k = keepMs and its TTL is
+ * max(n · windowMs, keepMs), rounded up to whole ms: suspicion outlives the escalation count.
+ * keepMs (suspicionKeepMs) is the time s takes to decay to 1.01: halfLifeMs · log2(100·(sensitivity − 1)).
+ */
+export interface Suspicion {
+  /** > 1: thresholds and volume floors are divided by up to this right after an offence. */
+  sensitivity: number;
+  halfLifeMs: number;
+  /** suspicionKeepMs(sensitivity, halfLifeMs). */
+  keepMs: number;
+}
+
+/** How long suspicion lasts: until 1 + (S − 1)·2^(−Δ/h) has decayed to 1.01; whole ms. 0 when S ≤ 1.01. */
+export function suspicionKeepMs(sensitivity: number, halfLifeMs: number): number {
+  if (!(sensitivity > 1.01)) return 0;
+  return Math.ceil(halfLifeMs * Math.log2(100 * (sensitivity - 1)));
+}
+
+/** s of a subject whose last offence was at `last` (lua/escalation.lua's suspicion_at); 1 when none. */
+export function suspicionAt(sp: Suspicion, last: number, nowMs: number): number {
+  const d = Math.max(0, nowMs - last);
+  if (!(d < sp.keepMs)) return 1;
+  const s = Math.floor((1 + (sp.sensitivity - 1) * Math.pow(2, -d / sp.halfLifeMs)) * 1e6 + 0.5) / 1e6;
+  return s >= 1.01 ? s : 1;
 }
 
 /**
@@ -276,6 +315,8 @@ export interface BatchResult {
   creditUntilMs: number;
   /** With stepUp.clear: whether this batch cleared a challenge (and granted credit). */
   cleared: boolean;
+  /** The subject's suspicion s when the batch ran (see Suspicion); 1 without. */
+  suspicion: number;
 }
 
 /** What the store holds for one subject, for the admin API's look-up. */

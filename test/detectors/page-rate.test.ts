@@ -9,7 +9,7 @@ const T0 = 19_675 * 86_400_000;
 
 const policy = () => policyFrom('format: 1\ndetectors:\n  - {name: pages, type: page-rate, window: 10m, max_requests: 30, action: throttle, penalty: 5m}\n');
 
-test('page slots: two hex digits of SHA-256(method path), the query left out', () => {
+test('page slots: two hex digits of a hash of method and path, the query left out', () => {
   assert.match(pageSlot('GET', '/a'), /^[0-9a-f]{2}$/);
   assert.equal(pageSlot('GET', '/account/balance'), pageSlot('GET', '/account/balance'));
   assert.notEqual(pageSlot('GET', '/account/balance'), pageSlot('POST', '/account/balance'));

@@ -153,7 +153,7 @@ export function escalationTests(harness: () => Harness): void {
     // since T0 = authTime + skew: cleared; credit until now + creditMs, key TTL creditMs.
     const ok = { ...STEP, clear: { authTimeMs: T0 - 5000, skewMs: 5000 } };
     r = await run({ subject: 's', ops: [], stepUp: ok }, T0 + 100);
-    assert.deepEqual(r, { results: [], penalty: null, fired: [], creditUntilMs: T0 + 300_100, cleared: true });
+    assert.deepEqual(r, { results: [], penalty: null, fired: [], creditUntilMs: T0 + 300_100, cleared: true, suspicion: 1 });
     ttlAbout(await h.pttl('vigil:{s}:credit', T0 + 100), 300_000, 'credit');
     // The strikes are kept; clearing again finds nothing to clear, the credit stays.
     assert.deepEqual(await strikes('s', T0 + 100), { n: 1, lastMs: T0 });

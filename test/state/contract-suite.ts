@@ -7,6 +7,7 @@ import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import type { Op, RateOp, RateResult } from '../../src/state/store.js';
 import { escalationTests } from './contract-escalation.js';
 import { markTests } from './contract-marks.js';
+import { suspicionTests } from './contract-suspicion.js';
 import { opOptionTests } from './contract-ops.js';
 import { B, T0, countOp, distinctOp, near, rateOp, rule, type Harness } from './fixtures.js';
 
@@ -230,7 +231,7 @@ export function contractSuite(name: string, setup: () => Promise<Harness>): void
       assert.deepEqual([r?.fired, r?.penalty], [[0], expected]);
       // A batch without rules still reports it.
       [r] = await h.store.run([{ subject: 's', ops: [] }], T0 + 20);
-      assert.deepEqual(r, { results: [], penalty: expected, fired: [], creditUntilMs: 0, cleared: false });
+      assert.deepEqual(r, { results: [], penalty: expected, fired: [], creditUntilMs: 0, cleared: false, suspicion: 1 });
       const ttl = await h.pttl('vigil:{s}:penalty', T0 + 5);
       assert.ok(ttl > 28_000 && ttl <= 30_000, `ttl ${ttl}`);
     });
@@ -324,5 +325,6 @@ export function contractSuite(name: string, setup: () => Promise<Harness>): void
 
     escalationTests(() => h);
     markTests(() => h);
+    suspicionTests(() => h);
   });
 }

@@ -11,7 +11,7 @@ import { decodeRedisHll } from '../../src/state/redis-hll.js';
 import { HyperLogLog } from '../../src/state/hyperloglog.js';
 import { MemoryStore } from '../../src/state/memory-store.js';
 import { createRedisStore, type RedisStore } from '../../src/state/redis-store.js';
-import type { Batch, BatchResult, Op, SharedStore } from '../../src/state/store.js';
+import { suspicionKeepMs, type Batch, type BatchResult, type Escalation, type Op, type SharedStore } from '../../src/state/store.js';
 import { TieredStore } from '../../src/state/tiered-store.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
 import { contractSuite } from './contract-suite.js';
@@ -258,6 +258,29 @@ describe('TieredStore over Redis', () => {
         assert.equal(lifted!.penalty, null);
         await a.close();
         await b.close();
+      });
+
+      it('suspicion crosses replicas with the strikes and outlives the escalation count in every tier', async () => {
+        await flushAll();
+        const shared = await sharedOf();
+        const a = tierOver(shared);
+        const b = tierOver(shared);
+        const H = 3_600_000;
+        const escalation: Escalation = { windowMs: 600_000, factor: 2, maxAction: 'block', maxMs: 100_000, suspicion: { sensitivity: 3, halfLifeMs: H, keepMs: suspicionKeepMs(3, H) } };
+        const probe = (n: number, name: string): Batch => ({ subject: 'burst', ops: [countOp({ name, by: n })], rules: [rule(0, 10, 'throttle', 't', 10_000)], escalation });
+        const [offence] = await a.run([probe(11, 'a')], T0);
+        assert.equal(offence!.penalty?.action, 'throttle');
+        await a.flush(T0 + 10);
+        // B has never seen the subject: its first batch is decided from the tier alone, its sync brings the strikes.
+        const [unseen] = await b.run([probe(0, 'b')], T0 + 2 * H);
+        assert.equal(unseen!.suspicion, 1);
+        await b.flush(T0 + 2 * H + 1);
+        const [seen] = await b.run([probe(7, 'c')], T0 + 2 * H + 2);
+        assert.deepEqual([seen!.suspicion, seen!.fired], [1.5, [0]], 's = 1 + 2·2^(−2) after 2 h: 7 > 10 / 1.5');
+        // A, without a sync since its own offence, an hour later still has it (strikes kept for keepMs, not 10 min).
+        const [onA] = await a.run([probe(0, 'd')], T0 + 3 * H);
+        assert.equal(onA!.suspicion, 1.25);
+        for (const t of [a, b]) await t.close();
       });
 
       it('sends at most maxPerSync subjects in one sync, the rest in the next ones', async () => {

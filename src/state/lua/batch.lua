@@ -30,10 +30,12 @@ ARGV:
   then     nRules, then per rule: op above action durationMs detector per perAtLeast
              (op and per are 0-based indexes into the ops; per = -1 when the rule is not a ratio;
              durationMs as whole ms >= 1)
-Order: ops; read the penalty; with stepUp: clear (a challenge with since <= authTimeMs + skewMs is
+  last 3   suspicion: sensitivity halfLifeMs keepMs, or 1 0 0 without (read first, from the end)
+Order: suspicion (with keepMs > 0: s from the strikes' `last`, escalation.lua suspicion_at); ops (a
+  rate op scores from ceil(minCount / s) while s > 1); read the penalty; with stepUp: clear (a challenge with since <= authTimeMs + skewMs is
   deleted and credit granted: SET credit now+creditMs PX creditMs), then read the credit (active while
   now < its value); rules; escalation; set.
-Rules: the threshold is above, or above * relax while credit is active. Without per, fired when
+Rules: the threshold is above, or above * relax while credit is active; divided by s while s > 1. Without per, fired when
   score(op) > threshold; with per, when d = score(per) >= perAtLeast, d ~= 0 and score(op) / d >
   threshold (the penalty's score is then that ratio). `fired` lists every rule whose condition held.
 Setting: level = n_eff of the strikes (escalation.lua), 0 without escalation. A fired rule's escalated
@@ -42,10 +44,10 @@ Setting: level = n_eff of the strikes (escalation.lua), 0 without escalation. A 
   the strongest own action wins (ties: the first; escalation is monotone, so it also has the strongest
   escalated action). It is set, escalated, when no penalty is active or its OWN action is stronger than
   the active one's (so firing again while penalized by the same or a weaker rule is not a new offence:
-  the next penalty steps up, not the next request); with escalation the strikes become {n_eff + 1, now}.
-  The strikes key is read only when some fired rule's own action is stronger than the active penalty's
-  and than tag. A `tag` rule sets a mark (action tag, its own duration, level 0): never escalated, no
-  strikes read or written; like any rung it is set only when nothing as strong is active.
+  the next penalty steps up, not the next request); with escalation the strikes become {n_eff + 1, now, windowMs, keepMs}.
+  The strikes key is read for setting only when some fired rule's own action is stronger than the active
+  penalty's and than tag. A `tag` rule sets a mark (action tag, its own duration, level 0): never
+  escalated, no strikes written; like any rung it is set only when nothing as strong is active.
 Reply: a flat array of strings (numbers as %.17g):
   action ('' = no active penalty), until, detector, score, since, level  ('' for all six when none),
   fired (0-based rule indexes joined by ','; '' = none),
@@ -53,6 +55,7 @@ Reply: a flat array of strings (numbers as %.17g):
   then per op:  rate: current mean variance samples z ratio score closed
                 count: count
                 distinct: estimate changed (0 | 1) closed
+  then s (the suspicion, 1 without).
 ]]
 
 local now = tonumber(ARGV[1])
@@ -66,6 +69,11 @@ if ARGV[7] == '1' then
     relax = tonumber(ARGV[8]), creditMs = tonumber(ARGV[9]), clear = ARGV[10] == '1',
     authTimeMs = tonumber(ARGV[11]), skewMs = tonumber(ARGV[12]),
   }
+end
+local suspicion = 1
+local spKeep = tonumber(ARGV[#ARGV])
+if esc and spKeep > 0 then
+  suspicion = suspicion_at(KEYS[2], tonumber(ARGV[#ARGV - 2]), tonumber(ARGV[#ARGV - 1]), spKeep, now)
 end
 local nOps = tonumber(ARGV[13])
 local at = 14
@@ -89,6 +97,9 @@ for i = 1, nOps do
       minCount = tonumber(ARGV[at + 8]), clampZ = tonumber(ARGV[at + 9]), ttlMs = ARGV[at + 10],
       scoreMode = ARGV[at + 11], maxEmpty = tonumber(ARGV[at + 12]), skipLongGaps = ARGV[at + 13] == '1',
     }
+    if suspicion > 1 then
+      spec.scoreFrom = math.ceil(spec.minCount / suspicion)
+    end
     local score, fields = op_rate(KEYS[k], spec, now)
     scores[i] = score
     push(fields)
@@ -142,6 +153,9 @@ for r = 1, nRules do
   local above = tonumber(ARGV[at + 1])
   if credit then
     above = above * stepUp.relax
+  end
+  if suspicion > 1 then
+    above = above / suspicion
   end
   local action = ARGV[at + 2]
   local per = tonumber(ARGV[at + 5])
@@ -202,7 +216,7 @@ if reach > activeRank then
     local duration = best.durationMs
     if e and not mark then
       duration = escalate_duration(duration, level, e.factor, e.maxMs)
-      strikes_write(KEYS[2], level + 1, e.windowMs, now)
+      strikes_write(KEYS[2], level + 1, e.windowMs, spKeep, now)
     end
     if mark then
       level = 0
@@ -224,4 +238,5 @@ reply[8] = num(creditUntil)
 if cleared then
   reply[9] = '1'
 end
+reply[#reply + 1] = num(suspicion)
 return reply

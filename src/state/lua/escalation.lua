@@ -7,7 +7,9 @@ Key  vigil:{<subject>}:strikes  hash
   n     offences counted at `last` (after that offence)
   last  time of the last offence (a batch that SET a penalty), ms on the caller's clock
   w     the escalation windowMs in force at `last` (lets inspect decay the count without a policy)
-TTL (n * windowMs) rounded up to whole ms (PX): by then the count has decayed to 0.
+  k     suspicion's keepMs at `last` (0 without suspicion; absent in older hashes = 0)
+TTL max(n * windowMs, k) rounded up to whole ms (PX): by then the count has decayed to 0 and the
+suspicion has ended.
 
 Decay at time t with the batch's windowMs: n_eff = max(0, n - floor(max(0, t - last) / windowMs)).
 A clock that steps back before `last` decays nothing (it does not add offences either).
@@ -23,9 +25,27 @@ local function strikes_level(key, windowMs, now)
   return math.max(0, n - math.floor(math.max(0, now - last) / windowMs))
 end
 
-local function strikes_write(key, n, windowMs, now)
-  redis.call('HSET', key, 'n', num(n), 'last', num(now), 'w', num(windowMs))
-  redis.call('PEXPIRE', key, num(math.max(1, math.ceil(n * windowMs))))
+-- keepMs: suspicion's keep (0 without); the key lives max(n * windowMs, keepMs) (delta.ts strikesLifeMs).
+local function strikes_write(key, n, windowMs, keepMs, now)
+  redis.call('HSET', key, 'n', num(n), 'last', num(now), 'w', num(windowMs), 'k', num(keepMs))
+  redis.call('PEXPIRE', key, num(math.max(1, math.ceil(math.max(n * windowMs, keepMs)))))
+end
+
+-- Suspicion s at `now` from the last offence (store.ts Suspicion, suspicionAt): 1 when none.
+local function suspicion_at(key, sensitivity, halfLifeMs, keepMs, now)
+  local last = tonumber(redis.call('HGET', key, 'last'))
+  if not last then
+    return 1
+  end
+  local d = math.max(0, now - last)
+  if not (d < keepMs) then
+    return 1
+  end
+  local s = math.floor((1 + (sensitivity - 1) * 2 ^ (-d / halfLifeMs)) * 1e6 + 0.5) / 1e6
+  if s >= 1.01 then
+    return s
+  end
+  return 1
 end
 
 -- Rank (2..4: the enforcing rungs; a mark, rank 1, is never escalated) of rank `base` escalated `level` steps, capped at capRank but never below base.

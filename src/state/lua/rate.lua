@@ -28,7 +28,8 @@ subject's own history grows, w = max(0, priorWeight - n):
   still folded). A call in bucket < b (late event) counts into the current bucket.
   c = c + by (by may be 0: the call reads the score without counting; the key is written all the same).
   z = (c - meanEff) / sdEff, or 0 when sdEff = 0;  ratio = c / max(meanEff, 1)
-  score = 0 when c < minCount, else z (scoreMode 'z') or ratio (scoreMode 'ratio').
+  score = 0 when c < minCount (spec.scoreFrom instead when given: suspicion, see batch.lua), else z
+          (scoreMode 'z') or ratio (scoreMode 'ratio').
 ]]
 
 local function rate_baseline(st, spec)
@@ -100,7 +101,7 @@ local function op_rate(key, spec, now)
   end
   local ratio = st.c / math.max(mean, 1)
   local score = 0
-  if st.c >= spec.minCount then
+  if st.c >= (spec.scoreFrom or spec.minCount) then
     if spec.scoreMode == 'ratio' then
       score = ratio
     else

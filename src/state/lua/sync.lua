@@ -16,13 +16,13 @@ ARGV:
                     minCount, clampZ, ttlMs, maxEmpty, skipLongGaps (0|1), atMs, lastMs], ...]  in order
              "c": [[key, by, ttlMs], ...]          "h": [[key, ttlMs, member, ...], ...]
              "p": [action, until, detector, score, since, level]   (optional)
-             "s": [n, last, w]                     (optional)
+             "s": [n, last, w, k]                  (optional)
              "k": creditUntil                      (optional)
              "x": clearedSinceMs                   (optional) }
            where key is the 1-based index into KEYS.
 Rate keys also hold x, their expiry on vigil's clock: a state whose x <= the group's atMs is gone
 (as it is in the replica's memory), whatever Redis's wall-clock TTL says.
-Reply: a flat array: penalty (6 fields, '' when none active), strikes n last w ('' when none),
+Reply: a flat array: penalty (6 fields, '' when none active), strikes n last w k ('' when none),
   creditUntil (0 when none), then per key after the third, in KEYS order:
   rate: b c m v n x ('' for all six when absent); count: its value (0 when absent);
   hll: the raw HyperLogLog string ('' when absent).
@@ -100,7 +100,7 @@ local function strikes_at(n, last, w)
 end
 
 if d.s then
-  local n, last, w = d.s[1], d.s[2], d.s[3]
+  local n, last, w, k = d.s[1], d.s[2], d.s[3], d.s[4] or 0
   local raw = redis.call('HMGET', KEYS[2], 'n', 'last', 'w')
   local hn, hlast, hw = tonumber(raw[1]), tonumber(raw[2]), tonumber(raw[3]) or 0
   local wins = not hn or not hlast
@@ -109,8 +109,8 @@ if d.s then
     wins = b > a or (b == a and last > hlast)
   end
   if wins then
-    redis.call('HSET', KEYS[2], 'n', num(n), 'last', num(last), 'w', num(w))
-    redis.call('PEXPIRE', KEYS[2], num(math.max(1, math.ceil(last + math.max(1, math.ceil(n * w)) - now))))
+    redis.call('HSET', KEYS[2], 'n', num(n), 'last', num(last), 'w', num(w), 'k', num(k))
+    redis.call('PEXPIRE', KEYS[2], num(math.max(1, math.ceil(last + math.max(1, math.ceil(math.max(n * w, k))) - now))))
   end
 end
 
@@ -121,13 +121,13 @@ if d.k and d.k > now then
 end
 
 local reply = penalty_fields(penalty_read(KEYS[1], now))
-local raw = redis.call('HMGET', KEYS[2], 'n', 'last', 'w')
+local raw = redis.call('HMGET', KEYS[2], 'n', 'last', 'w', 'k')
 if raw[1] and raw[2] then
-  reply[7], reply[8], reply[9] = raw[1], raw[2], raw[3] or '0'
+  reply[7], reply[8], reply[9], reply[10] = raw[1], raw[2], raw[3] or '0', raw[4] or '0'
 else
-  reply[7], reply[8], reply[9] = '', '', ''
+  reply[7], reply[8], reply[9], reply[10] = '', '', '', ''
 end
-reply[10] = num(credit_read(KEYS[3], now))
+reply[11] = num(credit_read(KEYS[3], now))
 
 local kinds = {}
 for _, g in ipairs(d.r or {}) do
