@@ -104,7 +104,8 @@ test('--json: the summary, with flagged callers and when they were first flagged
   assert.ok(flood.firstFlagged.request > 100 && flood.firstFlagged.request <= 150, String(flood.firstFlagged.request));
   assert.ok(flood.firstFlagged.index >= flood.firstFlagged.request - 1);
   assert.match(flood.firstFlagged.time, /^2026-11-22T13:35:2\d\.\d{3}Z$/);
-  assert.deepEqual(flood.detectors, ['request-rate']);
+  // request-rate throttles it first; page-rate (750 requests to one page in 10 minutes) joins in later.
+  assert.deepEqual(flood.detectors, ['page-rate', 'request-rate']);
   assert.equal(flood.flaggedRequests, flood.actions.throttle);
   const enumerator = s.flagged.find((f) => f.clientIp === '127.0.0.52')!;
   assert.equal(enumerator.identityKind, 'session', 'identity resolved as in production: the session cookie');
