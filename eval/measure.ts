@@ -1,10 +1,11 @@
 /**
  * From one replay's records to the evaluation's figures: per caller (identity), whether it was flagged
- * (any non-allow action: tag included) or acted on (throttle, challenge or block), after how many of its
- * own requests and how long after its first request.
+ * (any non-allow decision: tag included) or acted on (throttle, challenge or block), after how many of
+ * its own requests and how long after its first request. Decisions are enforced or shadowed alike
+ * (src/replay/record.ts `decided`), so a shadow detector's catches count.
  */
 import type { ReplayRecord } from '../src/replay/record.js';
-import { byCaller } from '../src/replay/record.js';
+import { byCaller, decided, decidingDetectors } from '../src/replay/record.js';
 import type { ReplaySummary } from '../src/replay/summary.js';
 
 const ACTED = new Set(['throttle', 'challenge', 'block']);
@@ -52,15 +53,15 @@ export function callerOutcomes(records: readonly ReplayRecord[]): Map<string, Ca
   const out = new Map<string, CallerOutcome>();
   for (const [k, rs] of byCaller(records)) {
     const first = rs[0]!.tsUs;
-    const f = rs.findIndex((r) => r.action !== 'allow' && r.action !== 'error');
-    const a = rs.findIndex((r) => ACTED.has(r.action));
+    const f = rs.findIndex((r) => decided(r) !== 'allow' && decided(r) !== 'error');
+    const a = rs.findIndex((r) => ACTED.has(decided(r)));
     out.set(k, {
       requests: rs.length,
       flaggedAt: f === -1 ? null : f + 1,
       actedAt: a === -1 ? null : a + 1,
       flaggedAfterS: f === -1 ? null : (rs[f]!.tsUs - first) / 1e6,
       actedAfterS: a === -1 ? null : (rs[a]!.tsUs - first) / 1e6,
-      detectors: [...new Set(rs.flatMap((r) => r.detectors))].sort(),
+      detectors: [...new Set(rs.flatMap(decidingDetectors))].sort(),
     });
   }
   return out;

@@ -133,6 +133,7 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
     maxBodyBytes: settings.maxBodyBytes,
     ...(tier ? { degraded: () => tier.degraded } : {}),
     logRawPaths: settings.logRawPaths,
+    logSignals: settings.logSignals,
     manual,
     ...(opts.onDecision ? { onDecision: opts.onDecision } : {}),
   });

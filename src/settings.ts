@@ -53,6 +53,8 @@ export interface Settings {
   workers: number;
   /** Decision log lines carry the request's path besides its template (paths can hold tokens and personal data). */
   logRawPaths: boolean;
+  /** Decision log lines carry every evaluated signal, and near misses of allowed requests are logged (near-miss-sampler.ts). */
+  logSignals: boolean;
   /** Each HTTP/2 connection from Envoy is pinged this often; one that misses a ping is closed and counted. 0 = off. */
   connectionPingMs: number;
 }
@@ -81,6 +83,7 @@ export const SETTINGS_DOC: ReadonlyArray<{ name: string; default: string; meanin
   { name: 'VIGIL_WORKERS', default: '1', meaning: 'worker processes sharing the ext_proc port (node:cluster), each with its own in-process tier synced through Redis; more than 1 needs REDIS_URL' },
   { name: 'VIGIL_TIER_MAX_SUBJECTS', default: '20000', meaning: 'with Redis: subjects held in the in-process tier; beyond it the least recently used are dropped once synced' },
   { name: 'VIGIL_LOG_RAW_PATHS', default: 'false', meaning: 'true = decision log lines carry the request path too; by default only a template (paths can hold tokens and personal data)' },
+  { name: 'VIGIL_LOG_SIGNALS', default: 'false', meaning: 'true = decision log lines carry every evaluated signal (fired or not), and allowed requests that came near a threshold are logged too (a few lines a caller a minute)' },
   { name: 'VIGIL_BREAKER_ERROR_PERCENT', default: '50', meaning: 'store breaker opens when this % of recent calls fail' },
   { name: 'VIGIL_BREAKER_RESET_MS', default: '5000', meaning: 'open breaker retries the store after this long' },
   { name: 'VIGIL_MAX_BODY_BYTES', default: '1048576', meaning: 'body bytes kept per direction for inspection' },
@@ -254,6 +257,7 @@ export function parseSettings(env: Env = process.env): Settings {
     tierMaxSubjects: int('VIGIL_TIER_MAX_SUBJECTS', 20_000, 100, 10_000_000),
     workers: int('VIGIL_WORKERS', 1, 1, 64),
     logRawPaths: bool('VIGIL_LOG_RAW_PATHS', false),
+    logSignals: bool('VIGIL_LOG_SIGNALS', false),
     connectionPingMs: pollMs('VIGIL_CONNECTION_PING_MS', 10_000),
   };
   if (settings.workers > 1 && !settings.redisUrl) {

@@ -35,7 +35,10 @@ Options:
                        exchange vigil does not answer in time is an error
   --json               print the summary as JSON on stdout (expectation results go to stderr)
   --decisions FILE     write one JSON line per exchange (time, client, identity, method, path
-                       template, status, action, enforced or shadowed, reasons) to FILE
+                       template, status, action enforced, action shadowed, reasons) to FILE
+  --signals            with --decisions, in-process only: each line also lists every signal
+                       evaluated for the exchange, fired or not (value, baseline, threshold, score):
+                       how near an allowed caller came
   --expect FILE        check the decisions against expectations (YAML; docs/replay.md); exit 1 with
                        what happened instead when one fails
   --top N              flagged callers listed in the report (default 10)
@@ -80,6 +83,7 @@ function parse(argv: string[]): ReplayArgs | 'help' {
         'message-timeout': { type: 'string' },
         json: { type: 'boolean' },
         decisions: { type: 'string' },
+        signals: { type: 'boolean' },
         expect: { type: 'string' },
         top: { type: 'string' },
         'min-read': { type: 'string' },
@@ -98,6 +102,8 @@ function parse(argv: string[]): ReplayArgs | 'help' {
   const rawMinRead = values['min-read'] ?? String(DEFAULT_MIN_READ_PERCENT);
   const minReadPercent = Number(rawMinRead);
   if (!/^\d+(\.\d+)?$/.test(rawMinRead) || minReadPercent > 100) throw new UsageError('--min-read must be a percentage from 0 to 100');
+  if (values.signals && values.decisions === undefined) throw new UsageError('--signals adds the evaluated signals to the --decisions lines: give --decisions FILE too');
+  if (values.signals && values.target !== undefined) throw new UsageError('--signals needs an in-process replay: a running vigil (--target) does not send its signals');
   let mode: ReplayMode;
   if (values.target !== undefined) {
     if (!/^[^\s:]+:\d+$|^\[[0-9a-fA-F:.]+\]:\d+$/.test(values.target)) throw new UsageError('--target must be HOST:PORT');
@@ -114,7 +120,13 @@ function parse(argv: string[]): ReplayArgs | 'help' {
     if (values['message-timeout'] !== undefined) throw new UsageError('--message-timeout goes with --target (in-process replay waits for vigil)');
     const path = values.policy ?? defaultPolicyPath;
     const secret = process.env['VIGIL_KEY_SECRET'];
-    mode = { kind: 'in-process', policy: loadPolicyFile(policyFileFor(path)), shadow: values.shadow === true, ...(secret ? { keySecret: secret } : {}) };
+    mode = {
+      kind: 'in-process',
+      policy: loadPolicyFile(policyFileFor(path)),
+      shadow: values.shadow === true,
+      ...(secret ? { keySecret: secret } : {}),
+      ...(values.signals ? { signals: true } : {}),
+    };
   }
   return { files: positionals, mode, json: values.json === true, decisions: values.decisions ?? null, expect: values.expect ?? null, top, minReadPercent, quiet: values.quiet === true };
 }

@@ -3,6 +3,7 @@ import type { Logger } from '../obs/logger.js';
 import { DecisionLogSampler } from '../obs/decision-log-sampler.js';
 import type { DecisionObserver } from '../obs/decision-report.js';
 import type { Metrics } from '../obs/metrics.js';
+import { NearMissSampler } from '../obs/near-miss-sampler.js';
 import type { ThrottledLog } from '../obs/throttled-log.js';
 import type { Policy } from '../policy/policy.js';
 import type { ManualRule } from '../state/manual-rules.js';
@@ -26,12 +27,16 @@ export interface DecisionHandlerDeps {
   degraded?: () => string | null;
   /** VIGIL_LOG_RAW_PATHS: decision log lines also carry the request's path (default: a template only). */
   logRawPaths?: boolean;
+  /** VIGIL_LOG_SIGNALS: decision log lines carry every evaluated signal; near misses of allowed requests are logged. */
+  logSignals?: boolean;
   /** Sees every final decision after it is counted and logged (replay); unset in production. */
   onDecision?: DecisionObserver;
   /** Keeps off-path work (response phases) countable, so shutdown can wait for it. */
   track: (work: Promise<void>) => void;
   /** Thins repeated decision log lines (one caller, one detector) to one per minute. */
   logSampler: DecisionLogSampler;
+  /** With logSignals: which allowed decisions are near misses worth a line. */
+  nearMisses: NearMissSampler;
   /** Operators' manual block and allow rules (decision/manual-live.ts), matched before anything else. */
   manual?: { match(identityId: string, clientIp: string, nowMs: number): ManualRule | null };
   /** Where a detector's failed background work is reported (logged, throttled). */
@@ -47,12 +52,13 @@ export interface DecisionHandler extends ExchangeHandler {
  * The ext_proc handler: one VigilSession per stream (exchange-session.ts, the one boundary that
  * catches, house style habit 8), plus the stream-level counting.
  */
-export function createDecisionHandler(deps: Omit<DecisionHandlerDeps, 'track' | 'logSampler' | 'backgroundFailed'>): DecisionHandler {
+export function createDecisionHandler(deps: Omit<DecisionHandlerDeps, 'track' | 'logSampler' | 'nearMisses' | 'backgroundFailed'>): DecisionHandler {
   const { metrics } = deps;
   const pending = new Set<Promise<void>>();
   const full: DecisionHandlerDeps = {
     ...deps,
     logSampler: new DecisionLogSampler(),
+    nearMisses: new NearMissSampler(),
     track(work) {
       pending.add(work);
       void work.finally(() => pending.delete(work));

@@ -4,6 +4,7 @@ import { stepUpFor } from '../decision/step-up.js';
 import type { Decision, FailOpenReason } from '../decision/types.js';
 import { EMPTY_EVALUATION, evaluateDetectors, mergeEvaluations, runBackground } from '../detectors/engine.js';
 import type { EvaluateOptions, Evaluation } from '../detectors/engine.js';
+import type { Signal } from '../detectors/types.js';
 import { StoreUnavailableError } from '../errors.js';
 import { reportDecision } from '../obs/decision-report.js';
 import { matchEndpoint } from '../policy/endpoints.js';
@@ -64,6 +65,8 @@ export class VigilSession implements ExchangeSession {
   private held: { evaluation: Evaluation; decision: Decision } | null = null;
   /** The exchange's final decision, for its response (soft limits). */
   private decided: Decision | null = null;
+  /** The signals the last decision was made from (for the observer: replay's --signals). */
+  private evaluated: readonly Signal[] = EMPTY_EVALUATION.signals;
   private body: Buffer[] = [];
   private bodyBytes = 0;
   private sampling = false;
@@ -102,7 +105,11 @@ export class VigilSession implements ExchangeSession {
       this.about = { facts, group: endpoint.group, rule: endpoint.rule, unscored };
       if (unscored) {
         deps.metrics.unscored.inc({ reason: unscored });
-        return this.finishRequest(started, allowDecision(facts.identity.kind, policy.checksum), 'request_headers', SKIP_RESPONSE, true);
+        // A static path still applies a standing penalty (policy: penalties: enforce); an allowlisted caller has none to read.
+        const standing =
+          unscored === 'static' && endpoint.rule?.staticPenalties === 'enforce' && policy.detectors.length > 0 && !isAllowlisted(policy, facts.identity.id, facts.clientIp);
+        const unscoredDecision = standing ? await this.standingPenalty(facts, endpoint, observe, nowMs) : allowDecision(facts.identity.kind, policy.checksum);
+        return this.finishRequest(started, unscoredDecision, 'request_headers', SKIP_RESPONSE, true);
       }
       const x: Exchange = (this.x = { facts, endpoint, login: null, response: null, sample: null });
       let phases = REQUEST;
@@ -269,8 +276,9 @@ export class VigilSession implements ExchangeSession {
       rule: about?.rule,
       rawPaths: deps.logRawPaths,
       sampler: { admit: (key, nowMs) => deps.logSampler.admit(key, nowMs), nowMs: deps.clock.nowMs() },
+      ...(deps.logSignals ? { signals: this.evaluated, nearMiss: (identity, signals) => deps.nearMisses.admit(identity, signals, deps.clock.nowMs()) } : {}),
     });
-    deps.onDecision?.({ decision, facts: about?.facts ?? null, endpointGroup: about?.group ?? null, unscored: about?.unscored ?? null });
+    deps.onDecision?.({ decision, facts: about?.facts ?? null, endpointGroup: about?.group ?? null, unscored: about?.unscored ?? null, signals: this.evaluated });
   }
 
   /** One store round trip for some phases; a store failure is returned as a fail-open reason. */
@@ -322,17 +330,42 @@ export class VigilSession implements ExchangeSession {
     }
   }
 
-  private decide(evaluation: Evaluation, observe: boolean, nowMs: number): Decision {
+  /**
+   * A static path (`penalties: enforce`): no detector runs and nothing is counted, but the caller's
+   * standing throttle or block penalty is read (one store call) and applies here too. A challenge does
+   * not: the step-up page needs its assets.
+   */
+  private async standingPenalty(facts: RequestFacts, endpoint: Exchange['endpoint'], observe: boolean, nowMs: number): Promise<Decision> {
     const policy = this.policy!;
+    const x: Exchange = { facts, endpoint, login: null, response: null, sample: null };
+    let penalties: Evaluation['penalties'];
+    try {
+      ({ penalties } = await evaluateDetectors([], x, REQUEST, this.deps.store, nowMs, { readIdentity: true }));
+    } catch (err) {
+      if (err instanceof StoreUnavailableError) return failOpenDecision(FAIL_OPEN[err.reason], facts.identity.kind, policy.checksum);
+      throw err;
+    }
+    const applying = penalties.filter((p) => p.action === 'throttle' || p.action === 'block');
+    if (applying.length === 0) return allowDecision(facts.identity.kind, policy.checksum);
+    return this.decideFor(facts, { signals: [], penalties: applying }, observe, nowMs, false);
+  }
+
+  private decide(evaluation: Evaluation, observe: boolean, nowMs: number): Decision {
     const x = this.x!;
+    this.evaluated = evaluation.signals;
+    return this.decideFor(x.facts, evaluation, observe, nowMs, x.endpoint.rule?.stepUp === true);
+  }
+
+  private decideFor(facts: RequestFacts, evaluation: Pick<Evaluation, 'signals' | 'penalties'> & Partial<Evaluation>, observe: boolean, nowMs: number, stepUpEndpoint: boolean): Decision {
+    const policy = this.policy!;
     const decision = decide({
       evaluation,
       detectors: policy.detectors,
       // observability mode: Envoy ignores replies, so nothing can be enforced.
       globalShadow: this.deps.shadowMode || observe,
-      identityKind: x.facts.identity.kind,
-      identityId: x.facts.identity.id,
-      stepUpEndpoint: x.endpoint.rule?.stepUp === true,
+      identityKind: facts.identity.kind,
+      identityId: facts.identity.id,
+      stepUpEndpoint,
       policyChecksum: policy.checksum,
       nowMs,
     });

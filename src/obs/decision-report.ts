@@ -1,5 +1,6 @@
 import { countedAction, decidingReason } from '../decision/explain.js';
 import type { Decision } from '../decision/types.js';
+import type { Signal } from '../detectors/types.js';
 import type { EndpointRule } from '../policy/endpoints.js';
 import type { RequestFacts } from '../request/types.js';
 import { pathFields } from './log-path.js';
@@ -13,8 +14,22 @@ export interface DecisionEvent {
   endpointGroup: string | null;
   /** Set when the request was not scored (a static endpoint, an allowlisted caller). */
   unscored: 'static' | 'allowlist' | 'manual' | null;
+  /**
+   * Every signal evaluated for the decision (request and login phases), fired or not; empty when
+   * nothing was evaluated (unscored, fail-open). The evaluation's own array, not a copy: observers
+   * must not change it.
+   */
+  signals: readonly Signal[];
 }
 export type DecisionObserver = (event: DecisionEvent) => void;
+
+/** One evaluated signal as a log line or a replay's --decisions line shows it (fired or not). */
+export type EvaluatedSignal = Pick<Signal, 'detector' | 'signal' | 'value' | 'baseline' | 'threshold' | 'score' | 'windowMs' | 'fired' | 'action' | 'shadow'>;
+
+export function evaluatedSignal(s: Signal): EvaluatedSignal {
+  const { detector, signal, value, baseline, threshold, score, windowMs, fired, action, shadow } = s;
+  return { detector, signal, value, baseline, threshold, score, windowMs, fired, action, shadow };
+}
 
 /** Where the decided request went, for the log line. */
 export interface DecisionWhere {
@@ -26,6 +41,12 @@ export interface DecisionWhere {
   rawPaths?: boolean | undefined;
   /** Thins repeated decisions of one caller and detector (decision-log-sampler.ts), on vigil's clock. */
   sampler?: { admit(key: string, nowMs: number): { log: boolean; repeated: number }; nowMs: number } | undefined;
+  /**
+   * VIGIL_LOG_SIGNALS: every signal evaluated for the decision. Lines then carry them, and allowed
+   * decisions that `nearMiss` admits (near-miss-sampler.ts) are logged too.
+   */
+  signals?: readonly Signal[] | undefined;
+  nearMiss?: ((identity: string, signals: readonly Signal[]) => boolean) | undefined;
 }
 
 /**
@@ -45,9 +66,11 @@ export function reportDecision(d: Decision, facts: RequestFacts | null, metrics:
   if (counted !== 'allow' && facts) metrics.decisions.incWithExemplar(labels, { identity: facts.identity.id, policy: d.policyChecksum });
   else metrics.decisions.inc(labels);
   if (d.failOpen) metrics.failOpen.inc({ reason: d.failOpen });
-  if (counted === 'allow') return;
   let repeated: number | undefined;
-  if (where.sampler) {
+  if (counted === 'allow') {
+    // Allowed decisions are logged only with VIGIL_LOG_SIGNALS, and only near misses.
+    if (!where.signals || !where.nearMiss || !facts || !where.nearMiss(facts.identity.id, where.signals)) return;
+  } else if (where.sampler) {
     const key = `${facts?.identity.id ?? '-'}|${decider?.detector ?? 'none'}|${counted}|${shadowed ? 's' : 'e'}`;
     const admitted = where.sampler.admit(key, where.sampler.nowMs);
     if (!admitted.log) return;
@@ -68,6 +91,7 @@ export function reportDecision(d: Decision, facts: RequestFacts | null, metrics:
       ...(d.creditUntilMs > 0 ? { stepUpCreditUntilMs: d.creditUntilMs } : {}),
       policy: d.policyChecksum,
       ...(repeated !== undefined ? { repeated } : {}),
+      ...(where.signals ? { signals: where.signals.map(evaluatedSignal) } : {}),
     },
     'decision',
   );

@@ -4,13 +4,19 @@
  * the group `other`.
  *
  * `match.path` is one pattern or a list (any may match). Patterns match the normalised path
- * (request/endpoint.ts) segment by segment:
+ * (request/endpoint.ts) segment by segment, and their literal text is normalised the same way first,
+ * so a pattern may be written as a person reads the path: `/files/annual report.pdf` and `/café`
+ * match the percent-encoded `/files/annual%20report.pdf` and `/caf%C3%A9` that arrive (non-ASCII
+ * characters as their UTF-8 bytes), and `%7E` in a pattern is `~`. A pattern that could never match
+ * is refused: one with `?` or `#` (the query is not part of the path), or a `.` or `..` segment
+ * (a normalised path has none).
+ *
  *   literal     `orders` matches that segment exactly (case-sensitive);
  *   `{name}`    any one segment, captured as a parameter (e.g. for object_read.id);
  *   `*`         any one segment; a segment with `*` inside (`v*`, `*.js`) is a glob within the segment;
  *   `**`        as the last segment: zero or more further segments.
  */
-import { pathSegments } from '../request/endpoint.js';
+import { normaliseSegment, pathSegments } from '../request/endpoint.js';
 import type { Endpoint } from '../request/types.js';
 import { Fields } from './fields.js';
 
@@ -43,8 +49,15 @@ export interface EndpointRule {
   objectRead: ObjectReadRole | null;
   /** Large responses expected: exfiltration byte budgets are multiplied by exportAllowance here. */
   export: { sampleBody: boolean } | null;
-  /** Excluded from behaviour: allowed without any state or inspection. */
+  /** Excluded from behaviour: no detector runs, nothing is counted or inspected. */
   static: boolean;
+  /**
+   * On a static endpoint: whether a caller's standing throttle or block penalty (set elsewhere) still
+   * applies here ('enforce', the default: one store read of the caller's penalty) or not ('ignore': no
+   * store call at all). A challenge never applies on a static path: a step-up page needs its assets.
+   * 'ignore' on scored endpoints, where penalties are part of the decision anyway.
+   */
+  staticPenalties: 'enforce' | 'ignore';
   /** How a challenge is answered here: api (RFC 9470 401), browser (redirect or JSON), or null (by the request's headers). */
   challenge: 'api' | 'browser' | null;
   /** Where users complete the step-up (an MFA page or API): challenges are not enforced here, so they can. */
@@ -112,9 +125,15 @@ function safeDecode(s: string): string {
   }
 }
 
+/** A pattern's literal text as a request path with it arrives, normalised: non-ASCII as UTF-8 bytes, escapes as request/endpoint.ts writes them. */
+function asArrives(text: string): string {
+  return normaliseSegment(Buffer.from(text, 'utf8').toString('latin1'));
+}
+
 /** Compiles a path pattern; returns the problem text when it is invalid. */
 export function compilePattern(pattern: string): ((segments: string[]) => Record<string, string> | null) | string {
   if (!pattern.startsWith('/')) return 'must start with /';
+  if (/[?#]/.test(pattern)) return 'has ? or #: a pattern matches the path only, never the query or fragment, so it would never match';
   const parts = pattern === '/' ? [] : pattern.slice(1).split('/');
   if (parts.length > MAX_SEGMENTS) return `has more than ${MAX_SEGMENTS} segments`;
   const steps: Array<{ literal?: string; param?: string; glob?: RegExp; rest?: boolean }> = [];
@@ -128,10 +147,12 @@ export function compilePattern(pattern: string): ((segments: string[]) => Record
     } else if (p.includes('{') || p.includes('}')) {
       return `segment "${p}": a parameter is {name} alone in its segment`;
     } else if (p.includes('*')) {
-      const re = p.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('[^/]*');
+      const re = p.split('*').map((s) => asArrives(s).replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('[^/]*');
       steps.push({ glob: new RegExp(`^${re}$`) });
     } else {
-      steps.push({ literal: p });
+      const literal = asArrives(p);
+      if (literal === '.' || literal === '..') return `segment "${p}": a normalised path has no . or .. segments, so it would never match`;
+      steps.push({ literal });
     }
   }
   return (segments) => {
@@ -192,6 +213,8 @@ export function readEndpoints(list: unknown[], where: string, problems: string[]
     }
     const isStatic = f.bool('static', false);
     if (isStatic && (login || objectRead || exp)) problems.push(`${f.where}.static: a static endpoint takes no other role`);
+    const staticPenalties = f.has('penalties') ? f.oneOf('penalties', ['enforce', 'ignore'] as const) : isStatic ? 'enforce' : 'ignore';
+    if (f.has('penalties') && !isStatic) problems.push(`${f.where}.penalties: only for static endpoints (a scored endpoint always applies penalties)`);
     const sensitivity = f.number('sensitivity', 1, 0.01, 100);
     const challenge = f.has('challenge') ? f.oneOf('challenge', ['api', 'browser'] as const) : null;
     const stepUp = f.bool('step_up', false);
@@ -205,7 +228,7 @@ export function readEndpoints(list: unknown[], where: string, problems: string[]
       }
       return null;
     };
-    rules.push({ name, methods, paths, sensitivity, login, objectRead, export: exp, static: isStatic, challenge, stepUp, match });
+    rules.push({ name, methods, paths, sensitivity, login, objectRead, export: exp, static: isStatic, staticPenalties, challenge, stepUp, match });
   });
   return rules;
 }

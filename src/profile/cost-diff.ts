@@ -8,7 +8,7 @@
 import type { Action } from '../decision/types.js';
 import type { Policy } from '../policy/policy.js';
 import { playInProcess } from '../replay/play-in-process.js';
-import { byCaller, force } from '../replay/record.js';
+import { byCaller, decided, decidingDetectors, force } from '../replay/record.js';
 import type { ReplayRecord } from '../replay/record.js';
 import type { ReplayExchange } from '../replay/types.js';
 
@@ -54,10 +54,12 @@ function outcomes(records: readonly ReplayRecord[]): Map<string, { clientIp: str
     const detectors = new Set<string>();
     let first: number | null = null;
     rs.forEach((r, i) => {
-      if (r.action === 'error' || r.action === 'allow') return;
+      // What each policy decided, enforced or shadowed (record.ts `decided`): a shadow detector's catch counts.
+      const a = decided(r);
+      if (a === 'error' || a === 'allow') return;
       if (first === null) first = i + 1;
-      if (force(r.action) > force(action)) action = r.action;
-      for (const d of r.detectors) detectors.add(d);
+      if (force(a) > force(action)) action = a;
+      for (const d of decidingDetectors(r)) detectors.add(d);
     });
     out.set(caller, { clientIp: rs[0]!.clientIp, requests: rs.length, outcome: { action, detectors: [...detectors].sort(), firstFlagged: first } });
   }

@@ -16,8 +16,10 @@ export function decisionLine(r: ReplayRecord): string {
     status: r.status,
     action: r.action,
     enforced: r.enforced,
-    shadowed: r.action !== 'allow' && r.action !== 'error' && !r.enforced,
     detectors: r.detectors,
+    shadowed: r.shadowAction !== null,
+    shadowAction: r.shadowAction,
+    shadowDetectors: r.shadowDetectors,
     reasons: r.reasons.map((x) => ({
       detector: x.detector,
       signal: x.signal,
@@ -34,5 +36,6 @@ export function decisionLine(r: ReplayRecord): string {
     failOpen: r.failOpen,
     outcome: r.outcome,
     error: r.error,
+    ...(r.signals ? { signals: r.signals } : {}),
   });
 }

@@ -17,7 +17,8 @@
  *     - name: few callers flagged
  *       max_flagged: 3                # callers with any non-allow decision (optionally among clients/paths)
  *
- * Actions are what vigil decided, enforced or shadowed alike, so one file serves a shadow replay too.
+ * Actions are what vigil decided, enforced or shadowed alike (record.ts `decided`), so one file serves a
+ * shadow replay too; `by` holds when one of its detectors gave the action, enforced or shadowed.
  * A check fails with a sentence that says what happened instead. An assertion about nothing fails too:
  * every client listed must have made a request, every path pattern must match one, and the check's
  * selection as a whole must hold at least one (a typo in `clients:` must not pass `never` vacuously).
@@ -29,7 +30,8 @@ import { ACTION_ORDER } from '../decision/types.js';
 import { ConfigError } from '../errors.js';
 import { compilePattern } from '../policy/endpoints.js';
 import { Fields } from '../policy/fields.js';
-import { callerOf, force } from './record.js';
+import { normaliseEndpoint, pathSegments } from '../request/endpoint.js';
+import { callerOf, decided, decidingDetectors, force } from './record.js';
 import type { ReplayRecord } from './record.js';
 import { isoOf } from './summary.js';
 
@@ -120,7 +122,8 @@ export function loadExpectations(file: string): Check[] {
 }
 
 const isClient = (client: string, r: ReplayRecord): boolean => r.clientIp === client || r.identity?.id === client;
-const segmentsOf = (r: ReplayRecord): string[] => (r.path === '/' ? [] : r.path.slice(1).split('/'));
+/** The record's path normalised as vigil matches endpoint rules (the same patterns, the same paths). */
+const segmentsOf = (r: ReplayRecord): string[] => pathSegments(normaliseEndpoint(r.method, r.path).path);
 
 function selected(check: Check, r: ReplayRecord): boolean {
   if (check.clients.length > 0 && !check.clients.some((c) => isClient(c, r))) return false;
@@ -145,18 +148,24 @@ function aboutNothing(check: Check, records: readonly ReplayRecord[], mine: read
 }
 
 const describe = (r: ReplayRecord): string =>
-  `${r.method} ${r.path} from ${r.clientIp} at ${isoOf(r.tsUs)} (exchange ${r.i}${r.detectors.length ? `; ${r.detectors.join(', ')}` : ''})`;
+  `${r.method} ${r.path} from ${r.clientIp} at ${isoOf(r.tsUs)} (exchange ${r.i}${decidingDetectors(r).length ? `; ${decidingDetectors(r).join(', ')}` : ''})`;
+
+/** The exchange got `action` or stronger, enforced or shadowed, from one of `by` (any detector when empty). */
+function reached(r: ReplayRecord, action: Action, by: readonly string[]): boolean {
+  const from = (a: Action | 'error' | null, names: readonly string[]) => a !== null && force(a) >= force(action) && (by.length === 0 || names.some((d) => by.includes(d)));
+  return from(r.action, r.detectors) || from(r.shadowAction, r.shadowDetectors);
+}
 
 function checkReaches(check: Check, records: ReplayRecord[]): CheckResult {
   const misses: string[] = [];
   const hits: string[] = [];
   for (const client of check.clients) {
     const own = records.filter((r) => r.clientIp === client || r.identity?.id === client);
-    const at = own.findIndex((r) => force(r.action) >= force(check.reaches!) && (check.by.length === 0 || r.detectors.some((d) => check.by.includes(d))));
+    const at = own.findIndex((r) => reached(r, check.reaches!, check.by));
     const how = check.by.length > 0 ? `${check.reaches} by ${check.by.join(' or ')}` : check.reaches!;
     if (own.length === 0) misses.push(`${client} made no requests`);
     else if (at === -1) {
-      const strongest = own.reduce<Action | 'error'>((s, r) => (force(r.action) > force(s) ? r.action : s), 'allow');
+      const strongest = own.reduce<Action | 'error'>((s, r) => (force(decided(r)) > force(s) ? decided(r) : s), 'allow');
       misses.push(`${client} never reached ${how} in its ${own.length} requests (strongest: ${strongest})`);
     } else if (check.within !== null && at + 1 > check.within) {
       misses.push(`${client} reached ${how} only at its request ${at + 1}, not within ${check.within} (${describe(own[at]!)})`);
@@ -172,11 +181,11 @@ export function runChecks(checks: readonly Check[], records: readonly ReplayReco
     if (nothing !== null) return { name: check.name, ok: false, detail: nothing };
     if (check.reaches) return checkReaches(check, mine);
     if (check.never) {
-      const bad = mine.filter((r) => force(r.action) >= force(check.never!));
+      const bad = mine.filter((r) => force(decided(r)) >= force(check.never!));
       if (bad.length === 0) return { name: check.name, ok: true, detail: `no ${check.never} or stronger in ${mine.length} exchanges` };
-      return { name: check.name, ok: false, detail: `${bad.length} of ${mine.length} exchanges got ${check.never} or stronger; first: ${bad[0]!.action}, ${describe(bad[0]!)}` };
+      return { name: check.name, ok: false, detail: `${bad.length} of ${mine.length} exchanges got ${check.never} or stronger; first: ${decided(bad[0]!)}, ${describe(bad[0]!)}` };
     }
-    const flagged = [...new Set(mine.filter((r) => force(r.action) > 0).map(callerOf))];
+    const flagged = [...new Set(mine.filter((r) => force(decided(r)) > 0).map(callerOf))];
     const list = flagged.slice(0, 5).join(', ') + (flagged.length > 5 ? ', …' : '');
     if (check.maxFlagged !== null && flagged.length > check.maxFlagged) {
       return { name: check.name, ok: false, detail: `${flagged.length} callers flagged, more than ${check.maxFlagged}: ${list}` };

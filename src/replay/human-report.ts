@@ -1,5 +1,5 @@
 /** The default output of `vigil replay`: a short report for a person (the summary's numbers, in words). */
-import type { ActionCounts, ReplaySummary } from './summary.js';
+import type { ActionCounts, FlaggedCaller, ReplaySummary } from './summary.js';
 
 const n = (v: number): string => v.toLocaleString('en-US');
 
@@ -15,6 +15,12 @@ function span(seconds: number): string {
   if (seconds < 7200) return `${(seconds / 60).toFixed(1)} min`;
   if (seconds < 172_800) return `${(seconds / 3600).toFixed(1)} h`;
   return `${(seconds / 86_400).toFixed(1)} days`;
+}
+
+/** When the strongest decision was shadowed: what was enforced on the caller all the same. */
+function enforcedNote(f: FlaggedCaller): string {
+  if (f.strongestEnforced === f.strongest) return '';
+  return ` (shadowed; enforced: ${f.strongestEnforced === 'allow' ? 'nothing' : f.strongestEnforced})`;
 }
 
 export function humanReport(s: ReplaySummary, top = 10): string {
@@ -47,7 +53,7 @@ export function humanReport(s: ReplaySummary, top = 10): string {
   }
   const detectors = Object.entries(s.detectors).sort(([a], [b]) => a.localeCompare(b));
   if (detectors.length > 0) {
-    out.push('by detector (exchanges it was behind):');
+    out.push('by detector (exchanges it was behind, enforced or shadowed):');
     const width = Math.max(...detectors.map(([d]) => d.length));
     for (const [d, c] of detectors) out.push(`  ${d.padEnd(width)}  ${Object.entries(c).map(([a, v]) => `${a} ${n(v ?? 0)}`).join(' · ')}`);
   }
@@ -55,7 +61,7 @@ export function humanReport(s: ReplaySummary, top = 10): string {
   for (const f of s.flagged.slice(0, top)) {
     const ips = f.clientIps > 1 ? ` (+${f.clientIps - 1} more IPs)` : '';
     out.push(
-      `  ${f.identity} from ${f.clientIp}${ips}: ${f.strongest}; first ${f.firstFlagged.action} at its request ${n(f.firstFlagged.request)} ` +
+      `  ${f.identity} from ${f.clientIp}${ips}: ${f.strongest}${enforcedNote(f)}; first ${f.firstFlagged.action} at its request ${n(f.firstFlagged.request)} ` +
         `(${f.firstFlagged.time}); ${n(f.flaggedRequests)} of ${n(f.requests)} requests flagged; ${f.detectors.join(', ')}`,
     );
   }

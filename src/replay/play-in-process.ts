@@ -46,6 +46,8 @@ export interface InProcessOptions {
   keySecret?: string;
   /** Called with each record as it is made (for streaming --decisions). */
   onRecord?: (r: ReplayRecord) => void;
+  /** Keep every evaluated signal in each record (--signals). */
+  signals?: boolean;
 }
 
 export interface PlayResult {
@@ -84,7 +86,7 @@ export async function playInProcess(exchanges: readonly ReplayExchange[], opts: 
       event = null;
       const r = await sim.exchange(toSimExchange(x));
       await vigil.settled(REPLAY_WAIT_MS);
-      const record = recordFromDecision(i, x, r, event);
+      const record = recordFromDecision(i, x, r, event, opts.signals === true);
       records.push(record);
       opts.onRecord?.(record);
     }

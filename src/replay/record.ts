@@ -5,7 +5,8 @@
  */
 import type { Action, Reason } from '../decision/types.js';
 import { ACTION_ORDER } from '../decision/types.js';
-import type { DecisionEvent } from '../obs/decision-report.js';
+import { evaluatedSignal } from '../obs/decision-report.js';
+import type { DecisionEvent, EvaluatedSignal } from '../obs/decision-report.js';
 import type { SimResult } from '../envoy-sim/index.js';
 import { failureOf } from '../envoy-sim/index.js';
 import type { IdentityKind } from '../request/types.js';
@@ -31,12 +32,23 @@ export interface ReplayRecord {
   endpoint: string | null;
   /** The captured response status; null when the input holds no response. */
   status: number | null;
-  /** What vigil decided, whether enforced or shadowed; 'error' when the exchange failed. */
+  /**
+   * What vigil enforced: what the client's request got ('allow' when every candidate was shadowed);
+   * 'error' when the exchange failed.
+   */
   action: Action | 'error';
-  /** True when `action` was enforced (a non-allow action not shadowed). */
+  /** True when `action` is a non-allow action (it was enforced). */
   enforced: boolean;
-  /** The detectors behind `action` (several when they agree). */
+  /** The enforced detectors behind `action` (several when they agree). */
   detectors: string[];
+  /**
+   * What vigil would have done had nothing been shadowed, when that is stronger than `action` (a
+   * shadow detector, canary or global shadow mode); else null. An exchange can have both: throttled
+   * by a standing penalty while a stronger shadow detector would block it.
+   */
+  shadowAction: Action | null;
+  /** The shadowed detectors behind `shadowAction` (empty when it is null). */
+  shadowDetectors: string[];
   /** Each contributing detector in its own terms (in-process only; empty with `--target`). */
   reasons: Reason[];
   /** 'static' or 'allowlist' when vigil did not score the request. */
@@ -47,6 +59,11 @@ export interface ReplayRecord {
   outcome: { status: number; by: 'upstream' | 'vigil' | 'envoy' };
   /** With action 'error': why vigil decided nothing (src/envoy-sim/failure.ts); else null. */
   error: string | null;
+  /**
+   * With --signals (in-process only): every signal evaluated for the decision, fired or not, so a near
+   * miss shows how near it was. Absent otherwise (a replay keeps its records in memory).
+   */
+  signals?: EvaluatedSignal[];
 }
 
 function pathOf(x: ReplayExchange): string {
@@ -76,44 +93,71 @@ function base(i: number, x: ReplayExchange, r: SimResult) {
 
 const errorOf = (action: Action | 'error', r: SimResult): string | null => (action === 'error' ? (failureOf(r) ?? 'no decision from vigil') : null);
 
-/** In-process: the decision event vigil reported for this exchange (null: none was reported). */
-export function recordFromDecision(i: number, x: ReplayExchange, r: SimResult, event: DecisionEvent | null): ReplayRecord {
+/** The detectors of a decision's reasons that gave `action`, enforced or shadowed, once each. */
+function detectorsBehind(reasons: readonly Reason[], action: Action, shadow: boolean): string[] {
+  return [...new Set(reasons.filter((r) => r.action === action && r.shadow === shadow && !r.excused).map((r) => r.detector))];
+}
+
+/**
+ * In-process: the decision event vigil reported for this exchange (null: none was reported); with
+ * `withSignals`, the record keeps every signal evaluated for it.
+ */
+export function recordFromDecision(i: number, x: ReplayExchange, r: SimResult, event: DecisionEvent | null, withSignals = false): ReplayRecord {
   const failed = r.outcome === 'reset' || (r.outcome === 'local-reply' && !r.details?.startsWith('vigil_'));
-  const d = event?.decision;
-  const action: Action | 'error' = failed ? 'error' : d ? (d.shadowAction ?? d.action) : 'allow';
+  const d = failed ? undefined : event?.decision;
+  const action: Action | 'error' = failed ? 'error' : (d?.action ?? 'allow');
+  const shadowAction = d?.shadowAction ?? null;
   return {
     ...base(i, x, r),
     identity: event?.facts ? { kind: event.facts.identity.kind, id: event.facts.identity.id } : null,
     template: event?.facts?.endpoint.template ?? null,
     endpoint: event?.endpointGroup ?? null,
     action,
-    enforced: action !== 'allow' && action !== 'error' && d?.shadowAction == null,
-    detectors: d ? [...new Set(d.reasons.filter((r) => r.action === action).map((r) => r.detector))] : [],
-    reasons: d?.reasons ?? [],
+    enforced: action !== 'allow' && action !== 'error',
+    detectors: d && d.action !== 'allow' ? detectorsBehind(d.reasons, d.action, false) : [],
+    shadowAction,
+    shadowDetectors: d && shadowAction ? detectorsBehind(d.reasons, shadowAction, true) : [],
+    reasons: event?.decision.reasons ?? [],
     unscored: event?.unscored ?? null,
     failOpen: d?.failOpen ?? null,
     error: errorOf(action, r),
+    ...(withSignals ? { signals: (event?.signals ?? []).map(evaluatedSignal) } : {}),
   };
 }
 
 /** `--target`: only what the wire shows (x-vigil-* headers, vigil's immediate responses). */
 export function recordFromWire(i: number, x: ReplayExchange, r: SimResult, wire: WireOutcome): ReplayRecord {
-  const action: Action | 'error' = wire.action === 'error' ? 'error' : (wire.shadowAction ?? wire.action);
-  const shadowed = wire.shadowAction !== null;
-  const names = shadowed ? wire.shadowDetectors : wire.detectors;
+  const action = wire.action;
+  const shadowAction = action === 'error' ? null : wire.shadowAction;
   return {
     ...base(i, x, r),
     identity: null,
     template: null,
     endpoint: null,
     action,
-    enforced: action !== 'allow' && action !== 'error' && !shadowed,
-    detectors: names,
+    enforced: action !== 'allow' && action !== 'error',
+    detectors: action === 'allow' || action === 'error' ? [] : wire.detectors,
+    shadowAction,
+    shadowDetectors: shadowAction ? wire.shadowDetectors : [],
     reasons: [],
     unscored: null,
     failOpen: null,
     error: errorOf(action, r),
   };
+}
+
+/**
+ * What vigil decided for the exchange, enforced or shadowed: the shadowed action when there is one
+ * (it is the stronger), else the enforced one. "What would full enforcement do", the question a
+ * shadow replay asks; the summary's `actions`, flagged callers and `--expect` read it.
+ */
+export function decided(r: ReplayRecord): Action | 'error' {
+  return r.shadowAction ?? r.action;
+}
+
+/** The detectors behind an exchange's decision, enforced and shadowed, once each. */
+export function decidingDetectors(r: ReplayRecord): string[] {
+  return r.shadowDetectors.length === 0 ? r.detectors : [...new Set([...r.detectors, ...r.shadowDetectors])];
 }
 
 /** The key a record's caller is counted under: its identity pseudonym, else its client IP. */

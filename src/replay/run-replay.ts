@@ -12,7 +12,9 @@ import { summarize } from './summary.js';
 import type { ReplaySummary } from './summary.js';
 import type { ReplayInput } from './types.js';
 
-export type ReplayMode = { kind: 'in-process'; policy: Policy; shadow: boolean; keySecret?: string } | { kind: 'target'; target: string; speed: number; messageTimeoutMs: number };
+export type ReplayMode =
+  | { kind: 'in-process'; policy: Policy; shadow: boolean; keySecret?: string; signals?: boolean }
+  | { kind: 'target'; target: string; speed: number; messageTimeoutMs: number };
 
 export interface ReplayOptions {
   files: readonly string[];
@@ -44,7 +46,13 @@ export async function runReplay(opts: ReplayOptions): Promise<ReplayOutcome> {
   const onRecord = opts.onRecord ? { onRecord: opts.onRecord } : {};
   const played =
     mode.kind === 'in-process'
-      ? await playInProcess(exchanges, { policy: mode.policy, shadow: mode.shadow, ...(mode.keySecret ? { keySecret: mode.keySecret } : {}), ...onRecord })
+      ? await playInProcess(exchanges, {
+          policy: mode.policy,
+          shadow: mode.shadow,
+          ...(mode.keySecret ? { keySecret: mode.keySecret } : {}),
+          ...(mode.signals ? { signals: true } : {}),
+          ...onRecord,
+        })
       : await playAgainstTarget(exchanges, { target: mode.target, speed: mode.speed, messageTimeoutMs: mode.messageTimeoutMs, ...onRecord });
   const summary = summarize({
     inputs,

@@ -1,10 +1,12 @@
 /**
- * What a replay found and decided, as numbers: the `--json` output and the source of the human report
- * and of `--expect`. Actions are what vigil decided, enforced or shadowed alike (so the same summary
- * answers "what would enforcement do" under --shadow); `enforced`/`shadowed` split them.
+ * What a replay found and decided, as numbers: the `--json` output and the source of the human report.
+ * `actions` counts each exchange once under what vigil decided, enforced or shadowed alike (record.ts
+ * `decided`: so the same summary answers "what would enforcement do" under --shadow); `enforced`
+ * counts what was enforced and `shadowed` what was shadowed, so an exchange throttled by a penalty
+ * while a stronger shadow detector would have blocked it is in both.
  */
 import type { Action } from '../decision/types.js';
-import { byCaller, force } from './record.js';
+import { byCaller, decided, force } from './record.js';
 import type { ReplayRecord } from './record.js';
 import type { Problem, ReplayInput } from './types.js';
 
@@ -26,12 +28,20 @@ export interface FlaggedCaller {
     request: number;
     action: Action;
   };
-  /** The strongest action it got. */
+  /** The strongest action decided for it, enforced or shadowed. */
   strongest: Action;
+  /** The strongest action enforced on it ('allow' when only shadowed). */
+  strongestEnforced: Action;
+  /** Detectors behind its decisions, enforced or shadowed. */
   detectors: string[];
   requests: number;
+  /** Its requests with a non-allow decision, enforced or shadowed. */
   flaggedRequests: number;
+  /** Its requests by decided action (as the summary's `actions`). */
   actions: ActionCounts;
+  /** Its requests by enforced action, and by shadowed action (as the summary's). */
+  enforced: ActionCounts;
+  shadowed: ActionCounts;
 }
 
 export interface InputSummary {
@@ -52,10 +62,13 @@ export interface ReplaySummary {
   responses: number;
   /** Exchanges replayed (each request, with its response when one was found). */
   exchanges: number;
+  /** Each exchange once, by what vigil decided (enforced or shadowed: the stronger). */
   actions: ActionCounts;
+  /** Exchanges by the action enforced on them (non-allow only). */
   enforced: ActionCounts;
+  /** Exchanges by the stronger action that was shadowed on them. */
   shadowed: ActionCounts;
-  /** Exchanges each detector was behind, by action. */
+  /** Exchanges each detector was behind, by the action it gave (enforced or shadowed). */
   detectors: Record<string, Partial<ActionCounts>>;
   /** Exchanges vigil did not score, by reason (static endpoints, allowlist). */
   unscored: Record<string, number>;
@@ -96,37 +109,51 @@ export function summarize(ctx: SummaryContext): ReplaySummary {
   const unscored: Record<string, number> = {};
   let failOpen = 0;
   const errors: Record<string, number> = {};
+  const behind = (names: readonly string[], action: Action | 'error') => {
+    for (const d of names) {
+      const c = (detectors[d] ??= {});
+      c[action] = (c[action] ?? 0) + 1;
+    }
+  };
   for (const r of records) {
     if (r.error !== null) errors[r.error] = (errors[r.error] ?? 0) + 1;
-    actions[r.action]++;
-    if (r.action !== 'allow' && r.action !== 'error') (r.enforced ? enforced : shadowed)[r.action]++;
-    for (const d of r.detectors) {
-      const c = (detectors[d] ??= {});
-      c[r.action] = (c[r.action] ?? 0) + 1;
-    }
+    actions[decided(r)]++;
+    if (r.enforced) enforced[r.action]++;
+    if (r.shadowAction) shadowed[r.shadowAction]++;
+    behind(r.detectors, r.action);
+    if (r.shadowAction) behind(r.shadowDetectors.filter((d) => !r.detectors.includes(d)), r.shadowAction);
     if (r.unscored) unscored[r.unscored] = (unscored[r.unscored] ?? 0) + 1;
     if (r.failOpen) failOpen++;
   }
   const callers = byCaller(records);
   const flagged: FlaggedCaller[] = [];
   for (const [identity, rs] of callers) {
-    const firstAt = rs.findIndex((r) => force(r.action) > 0);
+    const firstAt = rs.findIndex((r) => force(decided(r)) > 0);
     if (firstAt === -1) continue;
     const first = rs[firstAt]!;
     const counts = emptyActions();
-    for (const r of rs) counts[r.action]++;
-    const strongest = rs.reduce<Action>((s, r) => (force(r.action) > force(s) ? (r.action as Action) : s), 'allow');
+    const enforcedOn = emptyActions();
+    const shadowedOn = emptyActions();
+    for (const r of rs) {
+      counts[decided(r)]++;
+      if (r.enforced) enforcedOn[r.action]++;
+      if (r.shadowAction) shadowedOn[r.shadowAction]++;
+    }
+    const strongestOf = (of: (r: ReplayRecord) => Action | 'error') => rs.reduce<Action>((s, r) => (force(of(r)) > force(s) ? (of(r) as Action) : s), 'allow');
     flagged.push({
       identity,
       identityKind: first.identity?.kind ?? null,
       clientIp: first.clientIp,
       clientIps: new Set(rs.map((r) => r.clientIp)).size,
-      firstFlagged: { time: isoOf(first.tsUs), index: first.i, request: firstAt + 1, action: first.action as Action },
-      strongest,
-      detectors: [...new Set(rs.flatMap((r) => r.detectors))].sort(),
+      firstFlagged: { time: isoOf(first.tsUs), index: first.i, request: firstAt + 1, action: decided(first) as Action },
+      strongest: strongestOf(decided),
+      strongestEnforced: strongestOf((r) => r.action),
+      detectors: [...new Set(rs.flatMap((r) => [...r.detectors, ...r.shadowDetectors]))].sort(),
       requests: rs.length,
-      flaggedRequests: rs.filter((r) => force(r.action) > 0).length,
+      flaggedRequests: rs.filter((r) => force(decided(r)) > 0).length,
       actions: counts,
+      enforced: enforcedOn,
+      shadowed: shadowedOn,
     });
   }
   flagged.sort((a, b) => force(b.strongest) - force(a.strongest) || b.flaggedRequests - a.flaggedRequests || a.firstFlagged.index - b.firstFlagged.index);

@@ -162,7 +162,11 @@ function encodeByte(b: number): string {
   return `%${HEX[b >> 4]}${HEX[b & 15]}`;
 }
 
-function normaliseSegment(raw: string): string {
+/**
+ * One path segment as step 3 of the header normalises it. Exported for policy path patterns, which are
+ * normalised the same way so that what a pattern says matches what arrives (policy/endpoints.ts).
+ */
+export function normaliseSegment(raw: string): string {
   let out = '';
   for (let i = 0; i < raw.length; i++) {
     const c = raw[i] as string;

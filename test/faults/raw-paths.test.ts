@@ -104,6 +104,8 @@ test('replay’s --decisions lines keep the captured path: the capture and the f
     action: 'allow',
     enforced: false,
     detectors: [],
+    shadowAction: null,
+    shadowDetectors: [],
     reasons: [],
     unscored: null,
     failOpen: null,

@@ -34,6 +34,22 @@ test('invalid patterns say why', () => {
   assert.equal(compilePattern('/a//b'), 'has an empty segment');
   assert.equal(compilePattern('/a/**/b'), '** is only allowed as the last segment');
   assert.equal(compilePattern('/a/x{id}'), 'segment "x{id}": a parameter is {name} alone in its segment');
+  assert.equal(compilePattern('/search?q=1'), 'has ? or #: a pattern matches the path only, never the query or fragment, so it would never match');
+  assert.equal(compilePattern('/docs#top'), 'has ? or #: a pattern matches the path only, never the query or fragment, so it would never match');
+  assert.equal(compilePattern('/a/../b'), 'segment "..": a normalised path has no . or .. segments, so it would never match');
+  assert.equal(compilePattern('/a/%2e'), 'segment "%2e": a normalised path has no . or .. segments, so it would never match');
+});
+
+test('a pattern is written as the path reads: spaces, non-ASCII and escapes match the percent-encoded path that arrives', () => {
+  assert.deepEqual(match('/files/annual report.pdf', '/files/annual%20report.pdf'), {});
+  assert.deepEqual(match('/files/annual%20report.pdf', '/files/annual%20report.pdf'), {});
+  assert.deepEqual(match('/files/annual report.pdf', '/files/annual report.pdf'), {}, 'a raw space in the request is encoded too');
+  assert.deepEqual(match('/café/menu', '/caf%C3%A9/menu'), {}, 'non-ASCII as its UTF-8 bytes');
+  assert.deepEqual(match('/caf%c3%a9/menu', '/caf%C3%A9/menu'), {}, 'escapes in either case');
+  assert.deepEqual(match('/~alice/*', '/%7Ealice/home'), {}, 'an escaped unreserved character is decoded on both sides');
+  assert.deepEqual(match('/%7ealice/*', '/~alice/home'), {});
+  assert.deepEqual(match('/docs/my doc*.pdf', '/docs/my%20doc-v2.pdf'), {}, 'inside a glob too');
+  assert.equal(match('/files/annual report.pdf', '/files/annual+report.pdf'), null, 'a + is no space in a path');
 });
 
 test('first matching rule wins; methods filter; unmatched requests are "other"', () => {

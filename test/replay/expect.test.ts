@@ -21,6 +21,8 @@ function rec(i: number, clientIp: string, action: ReplayRecord['action'], path =
     action,
     enforced: action !== 'allow',
     detectors: action === 'allow' ? [] : detectors,
+    shadowAction: null,
+    shadowDetectors: [],
     reasons: [],
     unscored: null,
     failOpen: null,

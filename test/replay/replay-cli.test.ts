@@ -206,7 +206,7 @@ test('bad input and bad arguments: a message and exit 2, never a stack trace', a
 test('--help tells the truth about the options', async () => {
   const r = await replay(['--help']);
   assert.equal(r.code, 0);
-  for (const opt of ['--policy', '--shadow', '--target', '--speed', '--message-timeout', '--min-read', '--json', '--decisions', '--expect', '--top']) assert.match(r.stdout, new RegExp(`\\n  ${opt} `), opt);
+  for (const opt of ['--policy', '--shadow', '--target', '--speed', '--message-timeout', '--min-read', '--json', '--decisions', '--signals', '--expect', '--top']) assert.match(r.stdout, new RegExp(`\\n  ${opt} `), opt);
 });
 
 let vigil: TestVigil;
