@@ -113,5 +113,5 @@ test('parsing: defaults, bounds and the subject', () => {
   assert.deepEqual(bad('max_prefixes: 2.5'), ['policy.yaml: detectors[0] (fan-out).max_prefixes: must be an integer from 1 to 1000000']);
   assert.deepEqual(bad('window: 10s'), ['policy.yaml: detectors[0] (fan-out).window: must be from 1m to 30d']);
   assert.deepEqual(bad('subject: client-ip'), ['policy.yaml: detectors[0] (fan-out).subject: must be one of identity for identity-fan-out']);
-  assert.deepEqual(bad('max_ip: 3'), ['policy.yaml: detectors[0] (fan-out).max_ip: unknown field']);
+  assert.deepEqual(bad('max_ip: 3'), ['policy.yaml: detectors[0] (fan-out).max_ip: unknown field (did you mean "max_ips"?)']);
 });

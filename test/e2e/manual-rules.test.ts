@@ -73,7 +73,8 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const send = (sim: EnvoySim, source: string, key = 'some-key') =>
+/** Each source address is its own identity unless a key is given (the flood detector counts per identity, per hour). */
+const send = (sim: EnvoySim, source: string, key = `key-of-${source}`) =>
   sim.exchange({ method: 'GET', path: '/api/items', headers: [['x-api-key', key]], sourceAddress: `${source}:4000`, upstream: { status: 200 } });
 
 /** `bin/vigil admin …` against `via`'s admin address (unless env says otherwise); its exit status and output. */

@@ -92,7 +92,7 @@ test('rediss:// with the CA but no client certificate: Redis refuses it, vigil s
   const before = await keysIn([redis]);
   const v = await vigilOn({ REDIS_URL: redis.url, VIGIL_REDIS_TLS_CA: pki.ca.cert });
   assert.ok(
-    v.lines.some((l) => /Redis is not reachable yet/.test(String(l.msg))),
+    v.lines.some((l) => /Redis at REDIS_URL .* is not reachable yet/.test(String(l.msg))),
     'the start-up warning that Redis cannot be reached',
   );
   await failedLogins(v); // answered all the same
@@ -105,7 +105,7 @@ test('rediss:// with the CA but no client certificate: Redis refuses it, vigil s
 
 test('rediss:// with a client certificate but not the CA that signed Redis: vigil does not trust Redis', async () => {
   const v = await vigilOn({ REDIS_URL: redis.url, VIGIL_REDIS_TLS_CA: pki.rogueCa.cert, VIGIL_REDIS_TLS_CERT: pki.client.cert, VIGIL_REDIS_TLS_KEY: pki.client.key });
-  assert.ok(v.lines.some((l) => /Redis is not reachable yet/.test(String(l.msg))));
+  assert.ok(v.lines.some((l) => /Redis at REDIS_URL .* is not reachable yet/.test(String(l.msg))));
   assert.equal(await storeUp(v), false);
 });
 
