@@ -1,6 +1,7 @@
 /** `vigil profile`: a site's policy learned from its own traffic (docs/profile.md). */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { UsageError, minReadOption, topOption } from './input-options.js';
 import { ConfigError, ReplayInputError } from '../errors.js';
 import { defaultPolicyPath } from '../paths.js';
 import { loadPolicyFile } from '../policy/load.js';
@@ -9,7 +10,6 @@ import type { Policy } from '../policy/policy.js';
 import { humanReport, jsonReport } from '../profile/report.js';
 import { runProfile } from '../profile/run-profile.js';
 import { lineDiff } from '../profile/text-diff.js';
-import { DEFAULT_MIN_READ_PERCENT } from '../replay/input-check.js';
 
 export const PROFILE_HELP = `vigil profile — learn a site's policy from its own traffic
 
@@ -46,7 +46,6 @@ Exit status: 0 done; 1 vigil failed exchanges in the cost diff's replays; 2 bad 
 or policy that cannot be used.
 `;
 
-class UsageError extends Error {}
 
 interface ProfileArgs {
   files: string[];
@@ -83,11 +82,8 @@ function parse(argv: string[]): ProfileArgs | 'help' {
   const { values, positionals } = parsed;
   if (values.help) return 'help';
   if (positionals.length === 0) throw new UsageError('no input FILE given');
-  const top = values.top === undefined ? 20 : Number(values.top);
-  if (!Number.isInteger(top) || top < 0) throw new UsageError('--top must be a whole number');
-  const rawMinRead = values['min-read'] ?? String(DEFAULT_MIN_READ_PERCENT);
-  const minReadPercent = Number(rawMinRead);
-  if (!/^\d+(\.\d+)?$/.test(rawMinRead) || minReadPercent > 100) throw new UsageError('--min-read must be a percentage from 0 to 100');
+  const top = topOption(values.top, 20);
+  const minReadPercent = minReadOption(values['min-read']);
   if (values.output === '') throw new UsageError('-o needs a FILE');
   return {
     files: positionals,

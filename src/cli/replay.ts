@@ -2,12 +2,12 @@
 import { createWriteStream } from 'node:fs';
 import type { WriteStream } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { UsageError, minReadOption, topOption } from './input-options.js';
 import { ConfigError, ReplayInputError } from '../errors.js';
 import { defaultPolicyPath } from '../paths.js';
 import { loadPolicyFile } from '../policy/load.js';
 import { policyFileFor } from '../policy/locate.js';
 import { formatResults, loadExpectations, runChecks } from '../replay/expect.js';
-import { DEFAULT_MIN_READ_PERCENT } from '../replay/input-check.js';
 import type { Check } from '../replay/expect.js';
 import { humanReport } from '../replay/human-report.js';
 import { decisionLine } from '../replay/decision-line.js';
@@ -55,7 +55,6 @@ Exit status: 0 done and every expectation held; 1 an expectation failed or vigil
 2 bad arguments, or an input, policy or expectations file that cannot be used.
 `;
 
-class UsageError extends Error {}
 
 interface ReplayArgs {
   files: string[];
@@ -97,11 +96,8 @@ function parse(argv: string[]): ReplayArgs | 'help' {
   const { values, positionals } = parsed;
   if (values.help) return 'help';
   if (positionals.length === 0) throw new UsageError('no input FILE given');
-  const top = values.top === undefined ? 10 : Number(values.top);
-  if (!Number.isInteger(top) || top < 0) throw new UsageError('--top must be a whole number');
-  const rawMinRead = values['min-read'] ?? String(DEFAULT_MIN_READ_PERCENT);
-  const minReadPercent = Number(rawMinRead);
-  if (!/^\d+(\.\d+)?$/.test(rawMinRead) || minReadPercent > 100) throw new UsageError('--min-read must be a percentage from 0 to 100');
+  const top = topOption(values.top, 10);
+  const minReadPercent = minReadOption(values['min-read']);
   if (values.signals && values.decisions === undefined) throw new UsageError('--signals adds the evaluated signals to the --decisions lines: give --decisions FILE too');
   if (values.signals && values.target !== undefined) throw new UsageError('--signals needs an in-process replay: a running vigil (--target) does not send its signals');
   let mode: ReplayMode;
