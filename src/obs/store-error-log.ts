@@ -1,4 +1,5 @@
 import type { Logger } from './logger.js';
+import { ThrottledLog } from './throttled-log.js';
 
 /**
  * Store errors by name, in the log from the first one: Redis answers with an error code as the first
@@ -9,13 +10,11 @@ import type { Logger } from './logger.js';
  * Nothing here holds a key, a value or the Redis URL: only the error's text.
  */
 export class StoreErrorLog {
-  private readonly last = new Map<string, { at: number; suppressed: number }>();
+  private readonly throttled: ThrottledLog;
 
-  constructor(
-    private readonly logger: Logger,
-    private readonly intervalMs = 60_000,
-    private readonly now: () => number = () => performance.now(),
-  ) {}
+  constructor(logger: Logger, intervalMs = 60_000, now: () => number = () => performance.now()) {
+    this.throttled = new ThrottledLog(logger, intervalMs, now);
+  }
 
   /**
    * Logs `err` (seen in `where`: sync, connection, …) unless its name was logged less than an interval
@@ -23,15 +22,9 @@ export class StoreErrorLog {
    */
   record(where: string, err: unknown, alreadyLogged = false): void {
     const name = storeErrorName(err);
-    const t = this.now();
-    const seen = this.last.get(name);
-    if (seen && t - seen.at < this.intervalMs) {
-      seen.suppressed++;
-      return;
-    }
-    this.last.set(name, { at: t, suppressed: 0 });
-    if (alreadyLogged) return;
-    this.logger.warn({ store: 'redis', where, error: name, err: errorText(err), suppressedSinceLast: seen?.suppressed ?? 0 }, `store error ${name}`);
+    const kind = `store-error:${name}`;
+    if (alreadyLogged) this.throttled.noteLogged(kind);
+    else this.throttled.warn(kind, { store: 'redis', where, error: name, err: errorText(err) }, `store error ${name}`);
   }
 }
 

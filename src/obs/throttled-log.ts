@@ -14,14 +14,25 @@ export class ThrottledLog {
   ) {}
 
   warn(kind: string, fields: Record<string, unknown>, msg: string): void {
+    const suppressed = this.admit(kind);
+    if (suppressed !== null) this.logger.warn({ kind, ...fields, suppressedSinceLast: suppressed }, msg);
+  }
+
+  /** The caller has just logged `kind` itself: its interval starts now (or it counts as suppressed). */
+  noteLogged(kind: string): void {
+    this.admit(kind);
+  }
+
+  /** null when `kind` was logged less than an interval ago (then counted); else how many were suppressed since. */
+  private admit(kind: string): number | null {
     const t = this.now();
     const seen = this.last.get(kind);
     if (seen && t - seen.at < this.intervalMs) {
       seen.suppressed++;
-      return;
+      return null;
     }
+    if (this.last.size >= 1000) this.last.clear();
     this.last.set(kind, { at: t, suppressed: 0 });
-    this.logger.warn({ kind, ...fields, suppressedSinceLast: seen?.suppressed ?? 0 }, msg);
-    if (this.last.size > 1000) this.last.clear();
+    return seen?.suppressed ?? 0;
   }
 }
