@@ -35,7 +35,7 @@ after(async () => {
 });
 
 const send = (key: string) => sim.exchange({ method: 'GET', path: '/api/items', headers: [['x-api-key', key]], sourceAddress: '203.0.113.72:4000' });
-const ready = async () => JSON.parse((await vigil.admin('/readyz')).body) as { store: { up: boolean; sync?: { degraded: string | null; dirtySubjects: number } } };
+const ready = () => vigil.readyz();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const SYNC_RESULTS = ['ok', 'timeout', 'not-ready', 'error'] as const;
 const syncCounts = async () => Object.fromEntries(await Promise.all(SYNC_RESULTS.map(async (result) => [result, await vigil.metric('vigil_store_sync_total', { result })] as const)));

@@ -17,9 +17,15 @@ export interface VigilProcess {
   /** The sum of a metric's samples whose labels include `labels` (0 when none). */
   metric(name: string, labels?: Record<string, string>): Promise<number>;
   admin(path: string): Promise<{ status: number; body: string }>;
+  /** /readyz's body: the store's state and, with Redis, its sync's. */
+  readyz(): Promise<Readyz>;
   /** SIGTERM; SIGKILL after killAfterMs. Resolves with the exit code (null when killed). */
   stop(killAfterMs?: number): Promise<number | null>;
   exited: Promise<number | null>;
+}
+
+export interface Readyz {
+  store: { up: boolean; sync?: { degraded: string | null; dirtySubjects: number } };
 }
 
 export async function startVigilProcess(env: Record<string, string>, readyTimeoutMs = 20_000): Promise<VigilProcess> {
@@ -74,6 +80,7 @@ export async function startVigilProcess(env: Record<string, string>, readyTimeou
     stderr: () => stderr,
     exited,
     admin,
+    readyz: async () => JSON.parse((await admin('/readyz')).body) as Readyz,
     async metric(name, labels = {}) {
       const { body } = await admin('/metrics');
       let sum = 0;
